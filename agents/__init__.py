@@ -1,0 +1,1 @@
+"""Model providers (offline policy, Anthropic, Bedrock) and the phase agents' prompts."""

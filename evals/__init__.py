@@ -1,0 +1,1 @@
+"""Eval cases, the bundle generator, cassettes, harness, scoring and benchmarks."""

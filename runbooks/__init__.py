@@ -1,0 +1,1 @@
+"""Runbook markdown → pydantic model → compiled plan. Imports nothing above it (tools, agents, graphs)."""
