@@ -9,7 +9,7 @@ HEAVY = ("anthropic", "boto3", "botocore", "langgraph", "langchain_core", "vcr")
 def test_help_imports_no_heavy_library():
     code = (
         "import sys; from graphs.cli import main; rc = main(['--help']);"
-        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in %r)))" % (HEAVY,)
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from graphs.cli.errors import CliError, EXIT_BAD_INPUT, EXIT_FAILURE
+from graphs.cli.errors import EXIT_BAD_INPUT, EXIT_FAILURE, CliError
 
 app = typer.Typer(
     name="sopgraph",
