@@ -79,6 +79,8 @@ class Guardrails(_Model):
     escalation_conditions: list[str] = Field(default_factory=list)
     safety_ratings: list[SafetyRating] = Field(default_factory=list)
     approvers: list[str] = Field(default_factory=list)
+    # Line of each escalation condition in the runbook, for lint messages and audit trails.
+    condition_lines: dict[str, int] = Field(default_factory=dict)
 
 
 class CommonIssue(_Model):
@@ -144,9 +146,17 @@ class Rule(_Model):
 class EscalationPredicate(_Model):
     """A guardrail escalation condition compiled to something the graph can evaluate.
 
-    It holds when any of `labels_any` is concluded (or any of `categories_any` is found) on
-    at least `min_nodes` nodes. An empty predicate (nothing recognised) never fires by itself
-    and is surfaced to the model/human as text only.
+    Per node, the predicate matches when
+        (any of `labels_any` is concluded for that node)
+        or (any of `categories_any` is found on that node
+            and, when `requires_label`, at least one runbook label is also concluded there);
+    it holds when it matches on at least `min_nodes` nodes.
+
+    `requires_label` is set when the condition names a finding category *and* the runbook's own
+    problem ("Conntrack exhaustion causing DNS failures cluster-wide": DNS findings count only
+    when conntrack exhaustion — some label of this runbook — is concluded too).
+    An empty predicate (nothing recognised) never fires by itself and is surfaced to the
+    model/human as text only.
     """
 
     text: str
@@ -154,6 +164,7 @@ class EscalationPredicate(_Model):
     labels_any: list[str] = Field(default_factory=list)
     categories_any: list[str] = Field(default_factory=list)
     min_nodes: int = 1
+    requires_label: bool = False
 
 
 class Gate(_Model):
