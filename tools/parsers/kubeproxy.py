@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -59,6 +59,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], SettingKey | None, str], ...] = (
         "structured",
     ),
 )
+_MAX_SETTING_TEXT = 8192
 # kube-proxy 1.36 moved the conntrack code to pkg/proxy/conntrack/sysctls.go.
 _SOURCE_1_36 = "sysctls.go"
 
@@ -107,7 +108,7 @@ def _key_for_sysctl(entry: str) -> SettingKey | None:
     if name == "nf_conntrack_max":
         return "nf_conntrack_max"
     if short in ("tcp_timeout_established", "tcp_timeout_close_wait"):
-        return short  # type: ignore[return-value]
+        return cast(SettingKey, short)
     return "other"
 
 
@@ -166,6 +167,8 @@ def _from_json(record: dict[str, Any], number: int, timestamp: datetime | None) 
 
 
 def _setting(text: str, klog: KlogLine | None, number: int, timestamp: datetime | None) -> ConntrackSetting | None:
+    # The settings are short klog lines; bounding the text bounds the regex work on hostile input.
+    text = text[:_MAX_SETTING_TEXT]
     if "onntrack" not in text and "Set sysctl" not in text:
         return None
     record = _json_record(text)
