@@ -81,3 +81,10 @@ def test_result_is_frozen() -> None:
     assert parsed is not None
     with pytest.raises(ValueError):
         parsed.message = "y"  # type: ignore[misc]
+
+
+def test_ctime_form_with_caller() -> None:
+    parsed = parse_dmesg_line(f"[Wed Jul 30 14:02:11 2026][  T896] {TABLE_FULL}")
+    assert parsed is not None
+    assert (parsed.form, parsed.caller, parsed.message) == ("ctime", "T896", TABLE_FULL)
+    assert parsed.wallclock == datetime(2026, 7, 30, 14, 2, 11, tzinfo=UTC)
