@@ -139,6 +139,10 @@ def call_tool(ctx: Any, name: str, raw_args: dict[str, Any] | None = None) -> To
         result = spec.run(ctx, args)
     except ToolError as exc:
         return ToolOutcome(tool=name, ok=False, error=exc.message, hint=exc.hint, code=exc.code, args=raw_args)
+    except Exception as exc:  # a tool bug must not kill an agent loop; it is reported, not hidden
+        return ToolOutcome(
+            tool=name, ok=False, error=f"{name} failed: {type(exc).__name__}: {exc}", code="internal", args=raw_args
+        )
     payload = result.model_dump(mode="json")
     size = len(json.dumps(payload))
     if size > MAX_RESULT_CHARS:
