@@ -235,9 +235,13 @@ def _add_rating_mapping(value: dict[Any, Any], line: int, diag: Diagnostics, int
 
 
 def _merge_ratings(ratings: list[SafetyRating], into: Guardrails) -> None:
+    """Repeated sections restate ratings: keep one per (action, rating), with the fuller note."""
     for r in ratings:
-        if not any(o.action == r.action and o.rating == r.rating for o in into.safety_ratings):
+        same = next((o for o in into.safety_ratings if o.action == r.action and o.rating == r.rating), None)
+        if same is None:
             into.safety_ratings.append(r)
+        elif r.note and not same.note:
+            same.note = r.note
 
 
 def parse_rating(text: str, line: int = 0) -> list[SafetyRating] | None:
