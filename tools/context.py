@@ -45,14 +45,8 @@ class ToolContext:
 
     def record(self, instance_id: str | None) -> BundleRecord:
         iid = self.resolve_instance(instance_id)
-        try:
-            return self.store.get(iid)
-        except Exception as exc:  # BundleError and friends → a tool error the caller can act on
-            raise ToolError(
-                f"no bundle for instance {iid}",
-                hint="run collect for it, or pass --bundle PATH",
-                code="not_found",
-            ) from exc
+        # BundleError is a ToolError: its own message (missing, files gone, …) reaches the caller.
+        return self.store.get(iid)
 
     def index(self, record: BundleRecord) -> FindingsIndex:
         idx = self._indexes.get(record.digest)
