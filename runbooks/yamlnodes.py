@@ -20,9 +20,13 @@ class YamlProblem:
 
 def compose(text: str) -> tuple[yaml.Node | None, yaml.SafeLoader]:
     """The single document's node tree (None when empty). Raises YamlSyntaxError on bad YAML."""
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        # Control characters: PyYAML reports a character position, not a line.
+        line = text.count("\n", 0, exc.position) if isinstance(exc.position, int) else 0
+        raise YamlSyntaxError(YamlProblem(line, f"character {exc.character!r} is not allowed in YAML")) from None
     except yaml.MarkedYAMLError as exc:
         raise YamlSyntaxError(_problem(exc)) from None
     except yaml.YAMLError as exc:
