@@ -97,6 +97,11 @@ class Runtime:
         if self._ctx is None:
             self._ctx = ToolContext(store=self.store, runbook_paths=self.runbook_paths)
         ctx = self._ctx
+        if ctx.backend is None and state.get("backend"):
+            # Lazy: boto3 loads only for runs that collect from AWS.
+            from tools.aws.backend import make_backend
+
+            ctx.backend = make_backend(state["backend"], self.store)
         ctx.instance_ids = list(state.get("instance_ids") or [])
         ctx.cluster = state.get("cluster")
         ctx.search_memory = dict(state.get("search_memory") or {})

@@ -88,13 +88,13 @@ def start(*, runbook: CompiledRunbook, instance_ids: list[str], store_dir: Path 
           alert: str | None = None, cluster: str | None = None, thread_id: str | None = None,
           on_event: Callable[[str, dict[str, Any]], None] | None = None, audit_path: Path | None = None,
           model_override: Callable[[], Any] | None = None, database_url: str | None = None,
-          state_path: Path | None = None) -> RunOutcome:
+          state_path: Path | None = None, backend: dict[str, Any] | None = None) -> RunOutcome:
     from graphs.builder import build_graph, new_thread_id
 
     thread = thread_id or new_thread_id()
     state = {
         "thread_id": thread, "runbook": runbook.model_dump(mode="json"), "instance_ids": instance_ids,
-        "store_dir": str(store_dir) if store_dir else None, "cluster": cluster, "model": model, "alert": alert,
+        "store_dir": str(store_dir) if store_dir else None, "backend": backend, "cluster": cluster, "model": model, "alert": alert,
         "messages": [], "calls": [], "approvals": [], "refused": [],
     }
     with open_checkpointer(database_url, state_path) as saver:

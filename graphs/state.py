@@ -24,6 +24,7 @@ class RunState(TypedDict, total=False):
     runbook: dict[str, Any]          # CompiledRunbook, dumped
     instance_ids: list[str]
     store_dir: str | None
+    backend: dict[str, Any] | None   # AWS backend settings (no secrets), None for local bundles
     cluster: str | None
     model: str
     alert: str | None

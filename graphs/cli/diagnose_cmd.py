@@ -107,6 +107,11 @@ def register(app: typer.Typer) -> None:
         store: Path | None = typer.Option(None, "--store", help="bundle store directory"),
         cluster: str | None = typer.Option(None, "--cluster", help="cluster name, when the bundles do not say"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress on stderr"),
+        bucket: str | None = typer.Option(None, "--bucket", help="aws: S3 bucket the collector uploads to"),
+        role_arn: str | None = typer.Option(None, "--role-arn", help="aws: AutomationAssumeRole for SSM"),
+        region: list[str] = typer.Option([], "--region", help="aws: region(s) to look for the instance in"),
+        profile: str | None = typer.Option(None, "--profile", help="aws: named profile"),
+        endpoint_url: str | None = typer.Option(None, "--endpoint-url", hidden=True, help="aws: endpoint (tests)"),
     ) -> None:
         """Diagnose an incident and print the report (exit 3 when an action waits for approval)."""
         from agents.providers import ProviderError, default_model_spec, parse_model_spec
@@ -117,8 +122,19 @@ def register(app: typer.Typer) -> None:
             raise CliError(f"--format must be json or yaml, not {fmt!r}")
         if backend not in ("local", "aws"):
             raise CliError(f"--backend must be local or aws, not {backend!r}")
+        backend_settings = None
         if backend == "aws":
-            raise CliError("the aws backend is not available in this build", hint="use --bundle with a local bundle")
+            from tools.aws.config import ConfigError, load_config
+
+            try:
+                backend_settings = load_config(bucket=bucket, role_arn=role_arn, regions=region or None,
+                                               profile=profile, endpoint_url=endpoint_url).model_dump(mode="json")
+            except ConfigError as exc:
+                raise CliError(str(exc), hint=exc.hint) from exc
+            if not instance:
+                raise CliError("--backend aws needs --instance ID")
+            if not runbook and not alert:
+                raise CliError("--backend aws needs --runbook or --alert (there is no bundle to match yet)")
         spec = model or default_model_spec()
         try:
             parse_model_spec(spec)
@@ -138,19 +154,20 @@ def register(app: typer.Typer) -> None:
             raise CliError("give --bundle PATH (one or more) or --instance ID")
         ctx = open_context(bundle, store)
         for iid in instance:
-            try:
-                ctx.store.get(iid)
-            except Exception as exc:
-                raise CliError(f"no bundle for instance {iid} in the store", hint="pass --bundle PATH") from exc
+            if backend_settings is None:
+                try:
+                    ctx.store.get(iid)
+                except Exception as exc:
+                    raise CliError(f"no bundle for instance {iid} in the store", hint="pass --bundle PATH") from exc
             if iid not in ctx.instance_ids:
                 ctx.instance_ids.append(iid)
         compiled = select_runbook(runbook, alert, ctx, [])
-        clusters = {ctx.record(i).manifest.cluster for i in ctx.instance_ids} - {None}
+        clusters = set() if backend_settings else {ctx.record(i).manifest.cluster for i in ctx.instance_ids} - {None}
         try:
             outcome = runner.start(
                 runbook=compiled, instance_ids=ctx.instance_ids, store_dir=ctx.store.home, model=spec, alert=alert,
                 cluster=cluster or (clusters.pop() if len(clusters) == 1 else None), thread_id=thread,
-                on_event=on_event,
+                on_event=on_event, backend=backend_settings,
             )
         except ProviderError as exc:
             raise CliError(str(exc)) from exc
