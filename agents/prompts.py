@@ -106,11 +106,13 @@ def _skeleton(value: Any, depth: int = 0) -> Any:
 
 def _how_to_get_more(result: Mapping[str, Any], stats: _Stats) -> str:
     where = ", ".join(dict.fromkeys(stats.trimmed_lists[:3])) or "long text fields"
+    advice = (
+        f"shortened: {where}; to see omitted items call the tool again with a smaller pageSize "
+        "(stepping pageOffset) or a narrower query, or call summarize with their finding_ids"
+    )
     if isinstance(result, Mapping) and result.get("nextPageOffset") is not None:
-        page = f"call the tool again with pageOffset={result['nextPageOffset']} for the next page"
-    else:
-        page = "call the tool again with a smaller pageSize / next pageOffset or a narrower query"
-    return f"shortened: {where}; {page}, or call summarize with the finding_ids listed here for full text"
+        advice += f"; the page after this one starts at pageOffset={result['nextPageOffset']}"
+    return advice
 
 
 def _finish(shrunk: Any, result: Mapping[str, Any], stats: _Stats, all_ids: list[str]) -> str:
@@ -234,10 +236,9 @@ def _labels(runbook: CompiledRunbook) -> list[str]:
 def build_system_prompt(runbook: CompiledRunbook, phase: str, *, submit_tool: str | None = None) -> str:
     """The system prompt for one phase agent: the runbook's intent, this phase's steps, guardrails."""
     index, current = find_phase(runbook, phase)
-    lines = [
-        f"You are an SRE diagnostic agent running runbook {runbook.id} — {runbook.title}"
-        + (f" (severity {runbook.severity})." if runbook.severity else "."),
-    ]
+    name = runbook.title if runbook.title.startswith(runbook.id) else f"{runbook.id} — {runbook.title}"
+    severity = f" (severity {runbook.severity})" if runbook.severity else ""
+    lines = [f"You are an SRE diagnostic agent running runbook {name}{severity}."]
     if runbook.objective:
         lines.append(f"Objective: {runbook.objective.strip()}")
     if runbook.context:
