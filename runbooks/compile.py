@@ -31,6 +31,13 @@ def compile_runbook(runbook: Runbook) -> CompiledRunbook:
     return compiled
 
 
+def load(path_or_id: str) -> CompiledRunbook:
+    """Convenience for `runbooks.catalog.load`: a library id ("D3") or a path, compiled."""
+    from runbooks.catalog import load as load_compiled  # catalog imports this module
+
+    return load_compiled(path_or_id)
+
+
 def compile_with_notes(runbook: Runbook) -> tuple[CompiledRunbook, list[CompileNote]]:
     notes: list[CompileNote] = []
     rules = compile_rules(runbook, notes)

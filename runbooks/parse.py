@@ -123,9 +123,8 @@ def _sections(lines: list[str], start: int, diag: Diagnostics) -> list[_Section]
         if not fence.inside:
             m = _HEADING.match(raw)
             if m:
-                current = _Section(m.group(2).strip(), n) if len(m.group(1)) == 2 else None
-                if current is not None:
-                    sections.append(current)
+                current = _Section(m.group(2).strip(), n)
+                sections.append(current)
                 continue
         if current is not None:
             current.body.append((n, raw))

@@ -64,11 +64,13 @@ def list_cmd(
         typer.echo(json.dumps([e.model_dump() for e in entries], indent=2, ensure_ascii=False))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("id", "title", "severity", "phases", "path")
     for e in entries:
-        table.add_row(e.id, e.error or e.title, e.severity, str(e.phases) if not e.error else "-", e.path)
+        table.add_row(escape(e.id), escape(e.error or e.title), escape(e.severity),
+                      str(e.phases) if not e.error else "-", escape(e.path))
     Console().print(table)
 
 
@@ -80,38 +82,41 @@ def show(
     """A human summary: phases and steps, rules, guardrails, labels."""
     compiled = _load(runbook, dirs or None)
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    # Runbook text is data: escape it so "[x]" in a step is printed, not taken for rich markup.
     console = Console()
-    console.print(f"[bold]{compiled.title}[/bold] (id {compiled.id}, severity {compiled.severity or '-'})")
+    say = console.print
+    say(f"[bold]{escape(compiled.title)}[/bold] (id {escape(compiled.id)}, severity {escape(compiled.severity or '-')})")
     if compiled.objective:
-        console.print(f"objective: {compiled.objective}")
-    console.print(f"source: {compiled.source}")
-    console.print(f"triggers: {', '.join(compiled.triggers) or '-'}")
-    console.print(f"labels: {', '.join(compiled.labels) or '-'}")
+        say(f"objective: {escape(compiled.objective)}")
+    say(f"source: {escape(compiled.source or '-')}")
+    say(f"triggers: {escape(', '.join(compiled.triggers) or '-')}")
+    say(f"labels: {escape(', '.join(compiled.labels) or '-')}")
     for phase in compiled.phases:
-        table = Table("line", "priority", "tool", "args", "condition", "text", title=f"Phase: {phase.name}",
+        table = Table("line", "priority", "tool", "args", "condition", "text", title=f"Phase: {escape(phase.name)}",
                       title_justify="left")
         for s in phase.steps:
             args = ", ".join(k if v is None else f"{k}={v}" for k, v in s.args.items())
-            table.add_row(str(s.line), s.priority, s.tool or "(reasoning)", args, s.condition or "",
-                          s.text.split("\n", 1)[0])
-        console.print(table)
-        gate = ", ".join(st.tool or "" for st in phase.gate.required) or "-"
-        console.print(f"  gate: MUST tools [{gate}] + {len(phase.gate.reasoning)} reasoning step(s)")
+            table.add_row(str(s.line), s.priority, escape(s.tool or "(reasoning)"), escape(args),
+                          escape(s.condition or ""), escape(s.text.split("\n", 1)[0]))
+        say(table)
+        gate = ", ".join(st.tool or "" for st in phase.gate.required) or "none"
+        say(f"  gate: MUST tools {escape(gate)}; {len(phase.gate.reasoning)} reasoning step(s)")
     if compiled.rules:
         rules = Table("id", "evidence", "label", "from", title="Decision rules", title_justify="left")
         for r in compiled.rules:
             ev = r.evidence
             what = (f"counter {ev.counter} {ev.op} {ev.threshold:g}" if ev.kind == "counter"
                     else f"{ev.tool} {ev.query!r}")
-            rules.add_row(r.id, what, r.label or "(none)", f"line {r.line} ({r.source})")
-        console.print(rules)
+            rules.add_row(r.id, escape(what), escape(r.label or "(none)"), f"line {r.line} ({r.source})")
+        say(rules)
     for p in compiled.escalation:
-        console.print(f"escalate if: {p.text}  → labels={p.labels_any} categories={p.categories_any} "
-                      f"min_nodes={p.min_nodes}{' requires_label' if p.requires_label else ''}")
+        say(escape(f"escalate if: {p.text}  → labels={p.labels_any} categories={p.categories_any} "
+                   f"min_nodes={p.min_nodes}{' requires_label' if p.requires_label else ''}"))
     for r in compiled.guardrails.safety_ratings:
-        console.print(f"safety: {r.action}: {r.rating}{' — ' + r.note if r.note else ''}")
+        say(escape(f"safety: {r.action}: {r.rating}{' — ' + r.note if r.note else ''}"))
 
 
 @app.command("lint")

@@ -35,6 +35,16 @@ def test_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert "kernel_conntrack" in out and "Enrich" in out and "Upsize instance: RED" in out
 
 
+def test_show_prints_runbook_text_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (SAMPLES / "ok/four-phases.md").read_text(encoding="utf-8")
+    path = tmp_path / "D5.md"
+    objective = 'objective: "Find whether DNS fails in CoreDNS, on the node, or upstream"'
+    assert objective in text
+    path.write_text(text.replace(objective, 'objective: "[red]x[/red]"'), encoding="utf-8")
+    assert main(["runbooks", "show", str(path)]) == 0
+    assert "[red]x[/red]" in capsys.readouterr().out
+
+
 def test_compile_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbooks", "compile", "D3", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
