@@ -33,6 +33,8 @@ from agents.cassettes import CassetteMismatch, explain_cassette_miss, find_casse
 from agents.providers import DEFAULT_TIMEOUT_S, ModelCallError, ProviderError
 
 DEFAULT_MAX_TOKENS = 4096
+# SDK clients are built once per model instance; creation is rare, so one lock serves all.
+_CLIENT_LOCK = threading.Lock()
 _TOOL_KEYS = ("name", "description", "input_schema")
 
 
@@ -271,7 +273,6 @@ class AnthropicChatModel(BaseChatModel):
     budget: TokenBudget = Field(default_factory=TokenBudget, exclude=True)
 
     _client: Any = PrivateAttr(default=None)
-    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -365,8 +366,20 @@ class AnthropicChatModel(BaseChatModel):
 
     # -- SDK plumbing ---------------------------------------------------------------------
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> AnthropicChatModel:
+        """Copies share settings and budget and build their own SDK client (it holds sockets)."""
+        clone = self.model_copy()
+        clone._client = None
+        return clone
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_client"] = None
+        return {**state, "__pydantic_private__": private}
+
     def _sdk_client(self) -> Any:
-        with self._client_lock:
+        with _CLIENT_LOCK:
             if self._client is None:
                 self._client = self._new_client()
             return self._client

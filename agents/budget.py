@@ -103,6 +103,21 @@ class TokenBudget:
         left_out = None if self.max_output_tokens is None else max(0, self.max_output_tokens - used_out)
         return left_in, left_out
 
+    def __copy__(self) -> TokenBudget:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TokenBudget:
+        """A budget is a shared accumulator: copies of a model (or config) must spend from it."""
+        return self
+
+    def __getstate__(self) -> dict[str, object]:
+        # Pickling (another process) cannot share the counters; it carries a snapshot instead.
+        return {"max_input_tokens": self.max_input_tokens, "max_output_tokens": self.max_output_tokens,
+                "usage": self.usage}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["max_input_tokens"], state["max_output_tokens"], spent=state["usage"])  # type: ignore[misc, arg-type]
+
     def __repr__(self) -> str:
         return (
             f"TokenBudget(max_input_tokens={self.max_input_tokens}, "

@@ -92,3 +92,17 @@ def test_usage_snapshot_is_a_copy() -> None:
     budget.charge(Usage(model_calls=1))
     assert snapshot.model_calls == 0
     assert budget.usage.model_calls == 1
+
+
+def test_copies_share_the_budget_and_pickles_carry_a_snapshot() -> None:
+    import copy
+    import pickle
+
+    budget = TokenBudget(max_input_tokens=10, max_output_tokens=20)
+    budget.charge(Usage(model_calls=1, input_tokens=4))
+    assert copy.deepcopy(budget) is budget and copy.copy(budget) is budget
+    clone = pickle.loads(pickle.dumps(budget))
+    assert clone is not budget
+    assert (clone.max_input_tokens, clone.max_output_tokens, clone.usage) == (10, 20, budget.usage)
+    clone.charge(Usage(input_tokens=1))
+    assert budget.usage.input_tokens == 4

@@ -184,3 +184,30 @@ def test_before_record_response_drops_failures_and_scrubs_headers() -> None:
 def test_explain_without_a_cassette_cause_is_generic() -> None:
     assert find_cassette_miss(RuntimeError("boom")) is None
     assert "boom" in explain_cassette_miss(RuntimeError("boom"))
+
+
+def test_boto3_traffic_passes_through_a_replaying_cassette(server_factory: Factory, tmp_path: Path) -> None:
+    """AWS tool calls (boto3 → moto on 127.0.0.1) must not be captured by the model cassette."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+    from botocore.parsers import ResponseParserError
+
+    server = server_factory([text_response("unused")])
+    client = boto3.client(
+        "sts",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAFAKE",
+        aws_secret_access_key="fake",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    replay = make_vcr(tmp_path, record=False)
+    # The fake answers STS with JSON, which botocore cannot parse: proof the request really went out.
+    with replay.use_cassette("empty.yaml"), pytest.raises(ResponseParserError):
+        client.get_caller_identity()
+    assert [r.path for r in server.requests] == ["/"]
+    # Without skip_patchers the same call is swallowed by the cassette and never reaches the server.
+    with replay.use_cassette("empty.yaml", skip_patchers=()), pytest.raises(BotoCoreError, match="Can't play back"):
+        client.get_caller_identity()
+    assert len(server.requests) == 1

@@ -191,3 +191,16 @@ def test_bedrock_invoke_through_the_fake(server_factory: Factory) -> None:
     assert first.headers["x-amz-security-token"] == FAKE_AWS["AWS_SESSION_TOKEN"]
     assert messages[1].response_metadata["model"] == BEDROCK_MODEL
     assert budget.usage.model_calls == 2
+
+
+def test_async_invoke_and_copies_share_the_budget(server_factory: Factory) -> None:
+    import asyncio
+    import copy
+
+    server = server_factory([text_response("one"), text_response("two")], api_key=FAKE_KEY)
+    budget = TokenBudget()
+    model = make_chat_model("anthropic", budget=budget, base_url=server.url, max_retries=0, env=ENV)
+    assert asyncio.run(model.ainvoke([HumanMessage("x")])).content == "one"
+    twin = copy.deepcopy(model)
+    assert twin.invoke([HumanMessage("y")]).content == "two"
+    assert budget.usage.model_calls == 2
