@@ -215,7 +215,8 @@ def test_ids_are_sequential_in_severity_order(bundle, engine):
     assert keys == sorted(keys)
     assert idx.by_id("F-001") is idx.findings[0]
     assert idx.by_id(" f-001 ") is idx.findings[0]
-    assert idx.by_id("F-999") is None
+    assert idx.by_id("f-1") is idx.findings[0]
+    assert idx.by_id("F-999") is None and idx.by_id("S-001") is None and idx.by_id("F-") is None
 
 
 def test_ids_are_stable_across_rebuilds_and_discovery_order(bundle, engine, monkeypatch):

@@ -141,7 +141,9 @@ def build_index(root: Path, *, year_hint: int | None = None, digest: str | None 
         if rg is not None and plain:
             by_rel = {bf.rel: bf for bf in plain}
             for rel, number, raw in _scan_rg(rg, root, [bf.rel for bf in plain], cls.union):
-                builder.hit(cls, by_rel[rel], number, raw)
+                hit_file = by_rel.get(rel)
+                if hit_file is not None:
+                    builder.hit(cls, hit_file, number, raw)
         else:
             packed = plain + packed
         for bf in packed:

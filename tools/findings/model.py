@@ -9,6 +9,7 @@ file's logical name, and the parsed value/interface/counter of counter findings,
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -36,6 +37,8 @@ CATEGORIES: tuple[str, ...] = (
     "container_runtime",
     "network",
 )
+
+_ID = re.compile(r"^\s*[Ff]-(\d{1,6})\s*$")
 
 FindingSource = Literal["log", "ethtool", "sysctl", "conntrack_stats"]
 
@@ -107,10 +110,12 @@ class FindingsIndex(BaseModel):
     _by_id: dict[str, Finding] | None = PrivateAttr(default=None)
 
     def by_id(self, fid: str) -> Finding | None:
-        """Resolve `F-NNN` (case-insensitive, surrounding space ignored); None when it does not exist."""
+        """Resolve `F-NNN` (case-insensitive, surrounding space and zero padding forgiven: `f-7` is
+        `F-007`); None when it does not exist — an id is never guessed."""
         if self._by_id is None:
             self._by_id = {f.id: f for f in self.findings}
-        return self._by_id.get(fid.strip().upper())
+        m = _ID.match(fid)
+        return self._by_id.get(finding_id(int(m.group(1)))) if m else None
 
     def by_category(self, category: str) -> list[Finding]:
         return [f for f in self.findings if f.category == category]
