@@ -43,7 +43,8 @@ _assemble()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: expected errors exit 2 with one clear line, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        # In non-standalone mode a command's typer.Exit(n) comes back as the return value.
+        rc = app(args=argv, standalone_mode=False)
     except CliError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         if exc.hint:
@@ -57,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # click's usage errors arrive here in standalone_mode=False
         return int(exc.code or 0)
     except Exception as exc:  # the last line of defence: one line, exit 1
-        import click
+        from typer._click import exceptions as click_exc  # typer bundles its own click
 
-        if isinstance(exc, click.exceptions.UsageError):
+        if isinstance(exc, click_exc.UsageError):
             exc.show()
             return EXIT_BAD_INPUT
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, click_exc.ClickException):
             exc.show()
             return exc.exit_code
         if os.environ.get("SOPGRAPH_DEBUG"):
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"error: unexpected failure: {type(exc).__name__}: {exc}", err=True)
         typer.echo("hint: re-run with SOPGRAPH_DEBUG=1 for a traceback, and report it", err=True)
         return EXIT_FAILURE
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def entry() -> None:
