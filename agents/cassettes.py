@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -89,6 +90,31 @@ def make_vcr(cassette_dir: str | Path, record: bool) -> vcr.VCR:
         before_record_response=drop_failed_and_scrub,
         skip_patchers=["boto3"],
     )
+
+
+REPLAY_PLACEHOLDERS: dict[str, str] = {
+    "ANTHROPIC_API_KEY": "sk-ant-replay-placeholder",
+    "AWS_ACCESS_KEY_ID": "AKIAREPLAYPLACEHOLDER",
+    "AWS_SECRET_ACCESS_KEY": "replay-placeholder",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def replay_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` plus placeholder credentials for replay in CI, where no real key exists.
+
+    Credentials are filtered out of cassettes and not matched on, so any value replays; they are
+    only needed because the SDK refuses to build a request (and Bedrock signs it) without them.
+    Real values already in `env` are kept. The region is part of the Bedrock host name, so a
+    cassette recorded in another region needs AWS_REGION set to that region.
+    """
+    merged = dict(env)
+    for name, value in REPLAY_PLACEHOLDERS.items():
+        if name == "AWS_REGION" and merged.get("AWS_DEFAULT_REGION"):
+            continue
+        if not (merged.get(name) or "").strip():
+            merged[name] = value
+    return merged
 
 
 def find_cassette_miss(exc: BaseException | None) -> BaseException | None:

@@ -17,6 +17,7 @@ from agents.cassettes import (
     explain_cassette_miss,
     find_cassette_miss,
     make_vcr,
+    replay_env,
 )
 from agents.providers import ModelCallError, ProviderError, make_chat_model
 from tests.agents.conftest import BEDROCK_MODEL, FAKE_AWS, FAKE_KEY, MODEL
@@ -211,3 +212,18 @@ def test_boto3_traffic_passes_through_a_replaying_cassette(server_factory: Facto
     with replay.use_cassette("empty.yaml", skip_patchers=()), pytest.raises(BotoCoreError, match="Can't play back"):
         client.get_caller_identity()
     assert len(server.requests) == 1
+
+
+def test_replay_needs_no_real_credentials(server_factory: Factory, tmp_path: Path) -> None:
+    url, recorded = _record(server_factory, tmp_path)
+    env = replay_env({})
+    assert FAKE_KEY not in env.values()
+    with make_vcr(tmp_path, record=False).use_cassette("d3.yaml"):
+        replayed = _conversation(make_chat_model(f"anthropic:{MODEL}", base_url=url, max_retries=0, env=env))
+    assert [r.content for r in replayed] == [r.content for r in recorded]
+
+
+def test_replay_env_keeps_real_values() -> None:
+    env = replay_env({"ANTHROPIC_API_KEY": FAKE_KEY, "AWS_DEFAULT_REGION": "eu-west-1"})
+    assert env["ANTHROPIC_API_KEY"] == FAKE_KEY
+    assert "AWS_REGION" not in env and env["AWS_ACCESS_KEY_ID"].startswith("AKIA")
