@@ -8,6 +8,7 @@ Bad arguments exit with status 2 and a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -71,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except (GeneratorError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(result.path)
-    print(result.truth.model_dump_json(indent=2))
+    try:
+        print(result.path)
+        print(result.truth.model_dump_json(indent=2), flush=True)
+    except BrokenPipeError:  # `... | head -1` closed the pipe: the path was what the reader wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
