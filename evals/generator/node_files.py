@@ -48,35 +48,47 @@ def top(world: World) -> str:
 
 
 def ps(world: World) -> str:
+    """`ps fauxwww --headers`: kernel threads under kthreadd, container processes under their shims."""
     rng = rng_for(world.spec, "ps")
     start = f"{world.boot:%b%d}"
-    k = world.kernel
-    rows = [("root", 1, "/usr/lib/systemd/systemd --switched-root --system --deserialize 21"),
-            ("root", 2, "[kthreadd]"), ("root", 3, " \\_ [rcu_gp]"),
-            ("root", 1123, "/usr/lib/systemd/systemd-journald"),
-            ("root", 1540, "/sbin/auditd"),
-            ("chrony", 1561, "/usr/sbin/chronyd -F 2"),
-            ("root", 1811 if not k.is_al2 else 1790, "/usr/bin/amazon-ssm-agent"),
-            ("root", 2790, "/usr/bin/containerd"),
-            ("root", 3300, "/usr/bin/kubelet --config /etc/kubernetes/kubelet/config.json --kubeconfig "
-                           "/var/lib/kubelet/kubeconfig --container-runtime-endpoint unix:///run/containerd/containerd.sock "
-                           f"--hostname-override={world.hostname} --node-ip={world.node_ip} --v=2"),
-            ("root", 3611, "/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id " + hexstr(rng, 64) + " -address "
-                           "/run/containerd/containerd.sock"),
-            ("65535", 3650, " \\_ /pause"),
-            ("root", 3890, " \\_ kube-proxy --v=2 --config=/var/lib/kube-proxy-config/config "
-                           f"--hostname-override={world.hostname}"),
-            ("root", 3911, " \\_ /app/aws-k8s-agent"),
-            ("root", 3920, " \\_ /app/aws-eks-nodeagent --enable-ipv6=false --enable-network-policy=false"),
-            ("65532", 4100, " \\_ /coredns -conf /etc/coredns/Corefile"),
-            ("root", 4190, " \\_ /bin/aws-ebs-csi-driver node --endpoint=unix:/csi/csi.sock --logging-format=text --v=2"),
-            ("1000", 4410, " \\_ /app/orders-api --port 8080"),
-            ("1000", 4460, " \\_ /app/payments-api --port 8080"),
-            ("65534", 4520, " \\_ /bin/node_exporter --path.procfs=/host/proc --path.sysfs=/host/sys")]
+    kubelet_args = ("/usr/bin/kubelet --config /etc/kubernetes/kubelet/config.json --kubeconfig /var/lib/kubelet/kubeconfig "
+                    "--container-runtime-endpoint unix:///run/containerd/containerd.sock "
+                    f"--hostname-override={world.hostname} --node-ip={world.node_ip} --v=2")
+    kernel_threads = [("root", 2, "S", "[kthreadd]"), ("root", 3, "I<", " \\_ [rcu_gp]"),
+                      ("root", 4, "I<", " \\_ [rcu_par_gp]"), ("root", 12, "S", " \\_ [ksoftirqd/0]"),
+                      ("root", 13, "I", " \\_ [rcu_preempt]")]
+    user_procs = [("root", 1, "Ss", "/usr/lib/systemd/systemd --switched-root --system --deserialize 21"),
+                  ("root", 1123, "Ss", "/usr/lib/systemd/systemd-journald"),
+                  ("root", 1540, "S<sl", "/sbin/auditd"),
+                  ("chrony", 1561, "S", "/usr/sbin/chronyd -F 2"),
+                  ("root", 1790, "Ssl", "/usr/bin/amazon-ssm-agent"),
+                  ("root", 2790, "Ssl", "/usr/bin/containerd"),
+                  ("root", 3300, "Ssl", kubelet_args)]
+    shims = [("kube-proxy --v=2 --config=/var/lib/kube-proxy-config/config "
+              f"--hostname-override={world.hostname}", "root"),
+             ("/app/aws-k8s-agent", "root"),
+             ("/app/aws-eks-nodeagent --enable-ipv6=false --enable-network-policy=false", "root"),
+             ("/coredns -conf /etc/coredns/Corefile", "65532"),
+             ("/bin/aws-ebs-csi-driver node --endpoint=unix:/csi/csi.sock --logging-format=text --v=2", "root"),
+             ("/app/orders-api --port 8080", "1000"), ("/app/payments-api --port 8080", "1000"),
+             ("/bin/node_exporter --path.procfs=/host/proc --path.sysfs=/host/sys", "65534")]
     out = ["USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND"]
-    for user, pid, cmd in rows:
-        out.append(f"{user:<8} {pid:7d} {rng.uniform(0, 4):4.1f} {rng.uniform(0, 5):4.1f} {rng.randint(10000, 2500000):6d} "
-                   f"{rng.randint(1000, 300000):5d} ?        Ssl  {start}  {rng.randint(0, 300):3d}:{rng.randint(0, 59):02d} {cmd}")
+    for user, pid, stat, cmd in kernel_threads:
+        out.append(f"{user:<8} {pid:7d}  0.0  0.0      0     0 ?        {stat:<4} {start}   0:0{rng.randint(0, 9)} {cmd}")
+    for user, pid, stat, cmd in user_procs:
+        out.append(f"{user:<8} {pid:7d} {rng.uniform(0, 3):4.1f} {rng.uniform(0, 3):4.1f} {rng.randint(20000, 2500000):6d} "
+                   f"{rng.randint(5000, 200000):5d} ?        {stat:<4} {start}  {rng.randint(0, 300):3d}:{rng.randint(0, 59):02d} "
+                   f"{cmd}")
+    pid = 3600
+    for cmd, user in shims:
+        pid += rng.randint(70, 140)
+        out.append(f"root     {pid:7d}  0.0  0.1 1238516 {rng.randint(9000, 16000):5d} ?        Sl   {start}   "
+                   f"0:{rng.randint(10, 59)} /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {hexstr(rng, 64)} "
+                   "-address /run/containerd/containerd.sock")
+        out.append(f"65535    {pid + 21:7d}  0.0  0.0   1020     4 ?        Ss   {start}   0:00  \\_ /pause")
+        out.append(f"{user:<8} {pid + 40:7d} {rng.uniform(0, 6):4.1f} {rng.uniform(0, 5):4.1f} {rng.randint(700000, 2500000):6d} "
+                   f"{rng.randint(20000, 300000):5d} ?        Ssl  {start}  {rng.randint(0, 300):3d}:{rng.randint(0, 59):02d}  "
+                   f"\\_ {cmd}")
     return lines_text(out)
 
 

@@ -263,3 +263,10 @@ def test_kubeconfig_names_cluster_and_endpoint(tmp_path: Path) -> None:
 def test_spec_validation(fields: dict) -> None:
     with pytest.raises(ValidationError):
         BundleSpec(**fields)
+
+
+def test_kernel_overflow_without_printed_lines_is_still_labelled_from_counters(tmp_path: Path) -> None:
+    root, truth = _one(tmp_path, scenario="kernel_table_full", table_full_lines=0)
+    assert truth.table_full_lines == 0 == h.table_full_lines(root)
+    assert sum(row["drop"] for row in h.conntrack_stats(root)) > 0
+    assert truth.labels == ["kernel_conntrack"]
