@@ -82,7 +82,9 @@ def test_status_twice_downloads_once(rig: Rig) -> None:
     eid = _collect(rig, instanceId=iid)["executionId"]
     first = _status(rig, eid)
     second = _status(rig, eid)
-    assert first["task"]["message"] == second["task"]["message"]
+    digest = rig.store.get(iid).digest
+    assert "ingested" in first["task"]["message"] and "already in the store" in second["task"]["message"]
+    assert digest[:12] in first["task"]["message"] and digest[:12] in second["task"]["message"]
     assert len(rig.store.list()) == 1
     assert not list((rig.store.home / ".downloads").iterdir()), "download workdirs are removed"
 

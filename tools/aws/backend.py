@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +27,7 @@ from tools.aws.clients import AwsClients
 from tools.aws.cluster import cluster_health as _cluster_health
 from tools.aws.config import AwsConfig
 from tools.aws.errors import AwsCallError
-from tools.aws.fetch import fetch_into_store, find_bundle
+from tools.aws.fetch import fetch_into_store, find_bundle, ingested
 from tools.aws.records import BucketRecords, IdempotencyRecord, check_execution_id, check_token, derive_token
 from tools.builtin.collection import CollectArgs, CollectResult, StatusArgs, StatusResult, Task
 from tools.builtin.common import human_size
@@ -177,7 +176,7 @@ class AwsBackend:
 
     def _collect_result(self, iid: str, eid: str, status: str, message: str, *, idempotent: bool, region: str,
                         execution: dict[str, Any] | None = None) -> CollectResult:
-        bundle = self._ingested(iid, eid)
+        bundle = ingested(self.store, iid, eid)
         progress = ex.progress(execution) if execution else 0
         return CollectResult(
             message=message,
@@ -192,12 +191,6 @@ class AwsBackend:
             files=len(bundle.manifest.files) if bundle else 0,
             idempotent=idempotent,
         )
-
-    def _ingested(self, iid: str, eid: str) -> BundleRecord | None:
-        for record in self.store.list():
-            if record.instance_id == iid and eid in Path(record.manifest.source).name and record.root.is_dir():
-                return record
-        return None
 
     def _start_error(self, exc: AwsCallError, region: str) -> ToolError:
         if exc.aws_code == "InvalidDocument":
@@ -269,6 +262,9 @@ class AwsBackend:
 
     def _fetched(self, ctx: ToolContext, eid: str, region: str, iid: str, execution: dict[str, Any],
                  status: str) -> StatusResult:
+        record = ingested(self.store, iid, eid)
+        if record is not None:  # an earlier status fetched it; the bucket may have expired it since
+            return self._success(ctx, eid, iid, status, record, "bundle of this collection already in the store")
         s3_region = self.cfg.regions[0]
         started = execution.get("ExecutionStartTime")
         obj = find_bundle(self.aws, s3_region, self.cfg.bucket, iid, eid, started if isinstance(started, datetime) else None)
@@ -280,13 +276,18 @@ class AwsBackend:
                      + console_url(eid, region),
                 code="bundle_missing",
             )
-        record = fetch_into_store(self.aws, s3_region, self.cfg.bucket, obj, self.store, iid,
+        record = fetch_into_store(self.aws, s3_region, self.cfg.bucket, obj, self.store, iid, eid,
                                   attempts=self.cfg.download_attempts, max_bytes=self.cfg.max_download_bytes,
                                   sleep=self._sleep)
+        return self._success(ctx, eid, iid, status, record,
+                             f"s3://{self.cfg.bucket}/{obj.key} ({human_size(obj.size)}) ingested")
+
+    def _success(self, ctx: ToolContext, eid: str, iid: str, status: str, record: BundleRecord,
+                 what: str) -> StatusResult:
         if iid not in ctx.instance_ids:
             ctx.instance_ids.append(iid)
-        message = (f"SSM status: {status}; s3://{self.cfg.bucket}/{obj.key} ({human_size(obj.size)}) ingested: "
-                   f"{len(record.manifest.files)} files, digest {record.digest[:12]}")
+        message = (f"SSM status: {status}; {what}: {len(record.manifest.files)} files, "
+                   f"digest {record.digest[:12]}")
         return StatusResult(
             executionId=eid, instanceId=iid, status=status, progress=100,
             task=Task(taskId=eid, state="completed", message=message, progress=100),

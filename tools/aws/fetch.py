@@ -87,17 +87,21 @@ def find_bundle(
     return max(candidates, key=lambda c: c.last_modified) if candidates else None
 
 
-def local_name(obj: BundleObject, instance_id: str) -> str:
-    """The file name the store sees: the key, with the upload time stamped in when the key has none.
+def local_name(obj: BundleObject, instance_id: str, execution_id: str) -> str:
+    """The file name the store sees: the key, with the upload time and the execution id in it.
 
     The store reads the collection time from `eks_<id>_<YYYY-MM-DD_HHMM-UTC>_…`; an execution-id
-    suffix carries no time, and the upload time is the best stand-in for when the collector ran.
+    key carries no time, and the upload time is the best stand-in for when the collector ran.
+    The execution id in the name is how a later status (or an idempotent collect) finds the
+    bundle in the store without asking S3, which may have expired it by then.
     """
-    name = obj.key
-    if collected_at_from_name(name) is None:
-        rest = name[len(f"eks_{instance_id}_"):]
-        name = f"eks_{instance_id}_{obj.last_modified.astimezone(UTC):%Y-%m-%d_%H%M}-UTC_{rest}"
-    return name
+    stem = obj.key.removesuffix(".tar.gz").removesuffix(".tgz")
+    if collected_at_from_name(obj.key) is None:
+        rest = stem[len(f"eks_{instance_id}_"):]
+        stem = f"eks_{instance_id}_{obj.last_modified.astimezone(UTC):%Y-%m-%d_%H%M}-UTC_{rest}"
+    if execution_id not in stem:
+        stem = f"{stem}_{execution_id}"
+    return stem + ".tar.gz"
 
 
 def download(
@@ -160,10 +164,11 @@ def download(
     )
 
 
-def already_ingested(store: BundleStore, instance_id: str, name: str) -> BundleRecord | None:
-    """The store's record of this very tarball, if an earlier status call ingested it."""
+def ingested(store: BundleStore, instance_id: str, execution_id: str) -> BundleRecord | None:
+    """The store's record of the bundle this execution collected, if a status call ingested it."""
     for record in store.list():
-        if record.instance_id == instance_id and Path(record.manifest.source).name == name and record.root.is_dir():
+        if (record.instance_id == instance_id and execution_id in Path(record.manifest.source).name
+                and record.root.is_dir()):
             return record
     return None
 
@@ -175,18 +180,16 @@ def fetch_into_store(
     obj: BundleObject,
     store: BundleStore,
     instance_id: str,
+    execution_id: str,
     *,
     attempts: int,
     max_bytes: int,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BundleRecord:
-    name = local_name(obj, instance_id)
+    name = local_name(obj, instance_id, execution_id)
     if instance_id_from_name(name) != instance_id or not _ARCHIVE.fullmatch(name):
         raise FetchError(f"s3://{bucket}/{obj.key} does not look like a bundle of {instance_id}",
                          code="bad_bundle")
-    known = already_ingested(store, instance_id, name)
-    if known is not None:
-        return known
     downloads = store.home / ".downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="s3-", dir=downloads))
