@@ -162,13 +162,13 @@ def list_threads(*, database_url: str | None = None, state_path: Path | None = N
 
     out: list[RunOutcome] = []
     with open_checkpointer(database_url, state_path) as saver:
-        seen: set[str] = set()
+        # Collect ids first: the saver holds its lock while its list() generator is open.
+        latest: dict[str, dict[str, Any]] = {}
         for tup in saver.list(None):
             tid = tup.config["configurable"]["thread_id"]
-            if tid in seen:
-                continue
-            seen.add(tid)
-            values = tup.checkpoint.get("channel_values") or {}
+            if tid not in latest:
+                latest[tid] = tup.checkpoint.get("channel_values") or {}
+        for tid, values in latest.items():
             if "runbook" not in values:
                 continue
             graph = build_graph(_runtime(values, None, None), checkpointer=saver)
