@@ -17,7 +17,7 @@ from runbooks.model import CompiledRunbook, EscalationPredicate, Rule
 from tools.builtin.network import ena_section, kube_proxy_section
 from tools.bundle.store import BundleRecord
 from tools.context import ToolContext
-from tools.registry import call_tool
+from tools.registry import ToolError, call_tool
 
 _OPS = {">": operator.gt, ">=": operator.ge, "==": operator.eq, "<": operator.lt, "<=": operator.le}
 HEADLINE = ("CRITICAL", "HIGH")
@@ -131,7 +131,12 @@ def _counter_rule(ctx: ToolContext, rule: Rule, record: BundleRecord, values: di
 
 
 def evaluate_node(ctx: ToolContext, compiled: CompiledRunbook, instance_id: str) -> NodeEvidence:
-    record = ctx.record(instance_id)
+    try:
+        record = ctx.record(instance_id)
+    except ToolError as exc:
+        # No bundle (a failed or missing collection): nothing can hold, and the report says why.
+        return NodeEvidence(instance_id=instance_id, rules=[], labels=[], categories=[], conntrack=None,
+                            counters={}, headline_ids=[], gaps=[f"{instance_id}: {exc.message}"])
     values = counter_values(record)
     results = []
     for rule in compiled.rules:

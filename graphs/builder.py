@@ -39,7 +39,7 @@ from graphs.state import RunState
 from runbooks.model import CompiledRunbook, Step
 from tools.bundle.store import BundleStore
 from tools.context import ToolContext
-from tools.registry import call_tool, get_tool
+from tools.registry import ToolError, call_tool, get_tool
 
 MAX_ROUNDS = 24  # agent turns per phase before the gate takes over
 MAX_CALLS_PER_TURN = 8
@@ -497,7 +497,10 @@ def assemble_report(rt: Runtime, state: RunState) -> dict[str, Any]:
     ctx = rt.ctx(state)
     index_ids: set[str] = set()
     for iid in state.get("instance_ids") or []:
-        index_ids |= {f.id for f in ctx.index(ctx.record(iid)).findings}
+        try:
+            index_ids |= {f.id for f in ctx.index(ctx.record(iid)).findings}
+        except ToolError:
+            continue  # no bundle for this node: its gap is reported by the evidence
     known = index_ids | set((state.get("search_memory") or {}).keys())
     evidence: list[Evidence] = []
     unresolved: list[str] = []
