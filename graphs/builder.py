@@ -332,7 +332,10 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
                 args = bind(step, node_id, cc)
                 if args is None and step.tool == "summarize" and node_id:
                     ctx = rt.ctx(working)
-                    idx = ctx.index(ctx.record(node_id))
+                    try:
+                        idx = ctx.index(ctx.record(node_id))
+                    except ToolError:
+                        continue
                     ids = [f.id for f in idx.findings if f.severity in ("CRITICAL", "HIGH")][:20]
                     args = {"instanceId": node_id, "finding_ids": ids} if ids else None
                 if args is None:
