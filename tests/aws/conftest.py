@@ -92,7 +92,9 @@ class Rig:
 def rig(sim: Sim, tmp_path: Path) -> Rig:
     bucket = sim.bucket()
     cfg = AwsConfig(regions=["us-east-1"], bucket=bucket, role_arn=ROLE_ARN, endpoint_url=sim.url,
-                    poll_interval_s=0.01, wait_timeout_s=10, retry_mode="standard", max_attempts=1)
+                    poll_interval_s=0.01, wait_timeout_s=10, retry_mode="standard", max_attempts=1,
+                    # A fixed incident: the default token scope (the UTC hour) could roll over mid-test.
+                    incident="INC-rig")
     store = BundleStore(tmp_path / "sopgraph" / "bundles")
     backend = AwsBackend(cfg, store)
     return Rig(sim, bucket, cfg, store, backend, ToolContext(store=store, backend=backend), tmp_path)

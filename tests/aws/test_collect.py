@@ -132,6 +132,14 @@ def test_derived_token_follows_the_incident_setting(rig: Rig) -> None:
     assert derive_token(iid, "thread-1") != derive_token(iid, "thread-2")
 
 
+def test_without_an_incident_the_token_covers_one_instance_for_one_utc_hour() -> None:
+    iid, other = "i-0abc123def4567890", "i-0abc123def4567891"
+    at = datetime(2026, 7, 30, 14, 5, tzinfo=UTC)
+    assert derive_token(iid, None, at) == derive_token(iid, None, at + timedelta(minutes=50))
+    assert derive_token(iid, None, at) != derive_token(iid, None, at + timedelta(minutes=56))
+    assert derive_token(iid, None, at) != derive_token(other, None, at)
+
+
 def test_a_stale_claim_is_taken_over(rig: Rig) -> None:
     iid = rig.sim.launch(behaviour=Behaviour(polls=5))
     records = BucketRecords(rig.backend.aws, rig.bucket, "us-east-1")

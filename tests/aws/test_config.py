@@ -133,3 +133,13 @@ def test_the_settings_dict_holds_no_secret(home: Path, monkeypatch: pytest.Monke
     for secret in ("AKIAFAKESECRETKEY123", "very/secret/value", "session-secret"):
         assert secret not in text
     assert AwsConfig.model_validate(settings).bucket == "b-b-b"  # what make_backend rebuilds from
+
+
+def test_clients_use_the_configured_botocore_retry_mode(home: Path, tmp_path: Path) -> None:
+    from tools.aws.backend import AwsBackend
+    from tools.bundle.store import BundleStore
+
+    cfg = AwsConfig(regions=["us-east-1"], bucket="b-b-b", role_arn=ROLE_ARN, endpoint_url="http://127.0.0.1:9")
+    client = AwsBackend(cfg, BundleStore(tmp_path / "s")).aws.client("ssm", "us-east-1")
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 5}
+    assert client.meta.endpoint_url == "http://127.0.0.1:9" and client.meta.region_name == "us-east-1"

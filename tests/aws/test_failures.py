@@ -53,7 +53,7 @@ def test_document_missing_in_the_region_names_the_region(rig: Rig) -> None:
     assert "AWSSupport-CollectEKSInstanceLogs" in out.error and "ap-southeast-2" in out.error
     assert "ap-southeast-2" in out.hint
     # The claim is released, so the same collect works once the document is there.
-    assert BucketRecords(rig.backend.aws, rig.bucket, "us-east-1").get_idempotency(iid, derive_token(iid, None)) is None
+    assert BucketRecords(rig.backend.aws, rig.bucket, "us-east-1").get_idempotency(iid, derive_token(iid, rig.cfg.incident)) is None
     rig.sim.document_regions = None
     again = call_tool(rig.ctx, "collect", {"instanceId": iid})
     assert again.ok and again.result["idempotent"] is False
