@@ -27,7 +27,7 @@ def _assemble() -> None:
 
     app.add_typer(runbooks_cmd.app, name="runbooks")
     app.add_typer(tools_cmd.app, name="tools")
-    for optional in ("diagnose_cmd", "approvals_cmd", "eval_cmd", "serve_cmd"):
+    for optional in ("diagnose_cmd", "approvals_cmd", "serve_cmd"):
         try:
             module = __import__(f"graphs.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as exc:
@@ -35,6 +35,12 @@ def _assemble() -> None:
                 raise
             continue
         module.register(app)
+    # Layers above graphs (evals) add their commands through an entry point, so that imports
+    # still run one way: graphs never imports evals.
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="sopgraph.commands"):
+        ep.load()(app)
 
 
 _assemble()
