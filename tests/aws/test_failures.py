@@ -30,6 +30,17 @@ def test_node_role_denied_on_upload_names_the_role_and_s3_putobject(rig: Rig) ->
     assert rig.store.list() == [], "nothing is ingested from a failed collection"
 
 
+def test_after_a_failed_collection_the_same_incident_collects_again(rig: Rig) -> None:
+    iid, failed = _failed_status(rig, Behaviour(outcome="s3_denied"))
+    rig.sim.behaviours[iid] = Behaviour(polls=0)  # the operator fixed the node role
+    again = call_tool(rig.ctx, "collect", {"instanceId": iid})
+    assert again.ok, again.error
+    assert again.result["executionId"] != failed["executionId"] and again.result["idempotent"] is False
+    status = call_tool(rig.ctx, "status", {"executionId": again.result["executionId"]})
+    assert status.ok and status.result["status"] == "Success"
+    assert rig.sim.calls["StartAutomationExecution"] == 2
+
+
 def test_instance_not_managed_by_ssm_gets_the_agent_checklist(rig: Rig) -> None:
     iid, result = _failed_status(rig, Behaviour(outcome="not_managed"))
     assert "not in a valid state" in result["failureReason"]
@@ -184,3 +195,19 @@ def test_a_bundle_already_ingested_survives_the_bucket_expiring_it(rig: Rig) -> 
     again = call_tool(rig.with_config().ctx, "status", {"executionId": eid})
     assert again.ok, again.error
     assert "already in the store" in again.result["task"]["message"]
+
+
+def test_a_record_that_cannot_be_written_after_the_start_is_a_warning(rig: Rig,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.aws.errors import AwsCallError
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise AwsCallError("AWS denied s3:PutObject in us-east-1: Access Denied", code="aws_access_denied",
+                           aws_code="AccessDenied")
+
+    iid = rig.sim.launch(behaviour=Behaviour())
+    monkeypatch.setattr(rig.backend.records, "started", denied)
+    out = call_tool(rig.ctx, "collect", {"instanceId": iid})
+    assert out.ok, "the collector is running: the collect worked"
+    assert "warning: it could not be recorded" in out.result["message"] and "s3:PutObject" in out.result["message"]
+    assert rig.sim.calls["StartAutomationExecution"] == 1

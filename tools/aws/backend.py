@@ -134,15 +134,20 @@ class AwsBackend:
             raise self._start_error(exc, region) from None
         eid = str(resp["AutomationExecutionId"])
         self._execution_regions[eid] = region
-        self.records.started(iid, token, eid, region)
-        self.records.remember_region(eid, region, iid)
+        message = f"EKS log collection started in {region}: poll status with executionId {eid} ({_ESTIMATE})"
+        try:
+            self.records.started(iid, token, eid, region)
+            self.records.remember_region(eid, region, iid)
+        except AwsCallError as exc:
+            # The collector is already running: report it rather than fail a collect that worked.
+            message += f"; warning: it could not be recorded in the bucket, so a repeat may not be deduplicated " \
+                       f"({exc.message})"
         if iid not in ctx.instance_ids:
             ctx.instance_ids.append(iid)
-        return self._collect_result(iid, eid, "Pending", f"EKS log collection started in {region}: poll status "
-                                    f"with executionId {eid} ({_ESTIMATE})", idempotent=False, region=region)
+        return self._collect_result(iid, eid, "Pending", message, idempotent=False, region=region)
 
     def _reuse(self, ctx: ToolContext, existing: IdempotencyRecord) -> CollectResult | None:
-        """The execution an earlier collect started for this token, or None when it is gone or stale."""
+        """The execution an earlier collect started for this token; None when it is gone, stale or failed."""
         record = existing
         deadline = self._monotonic() + _CLAIM_WAIT_S
         while record.state == "starting" or not record.executionId:
@@ -164,6 +169,11 @@ class AwsBackend:
             if exc.aws_code != "AutomationExecutionNotFoundException":
                 raise
             # SSM forgets executions after a while; the token then starts a fresh collection.
+            self.records.release(record.instanceId, record.token)
+            return None
+        if execution.get("AutomationExecutionStatus") in ex.FAILED:
+            # Deduplication is for collections that are running or worked: after a failure (say the
+            # node role was fixed since), the same incident must be able to collect again.
             self.records.release(record.instanceId, record.token)
             return None
         self._execution_regions[record.executionId] = region
