@@ -193,3 +193,14 @@ def test_the_collectors_own_archive_name_is_found_by_upload_time(rig: Rig) -> No
     assert key.startswith(f"eks_{iid}_") and key.endswith("_0.7.9.tar.gz") and eid not in key
     assert key in result["task"]["message"]
     assert rig.store.get(iid).manifest.files
+
+
+def test_a_record_written_by_the_public_mcp_server_is_honoured(rig: Rig) -> None:
+    iid = rig.sim.launch(behaviour=Behaviour(polls=5))
+    eid = rig.sim.start("us-east-1", "AWSSupport-CollectEKSInstanceLogs",
+                        {"EKSInstanceId": [iid], "LogDestination": [rig.bucket]})
+    record = {"executionId": eid, "instanceId": iid, "token": "mcp-tok", "createdAt": "2026-07-30T14:00:00"}
+    rig.sim.client("s3").put_object(Bucket=rig.bucket, Key=f"idempotency/{iid}/mcp-tok.json",
+                                    Body=json.dumps(record).encode())
+    result = _collect(rig, instanceId=iid, idempotencyToken="mcp-tok")
+    assert result["executionId"] == eid and result["idempotent"] is True

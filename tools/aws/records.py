@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from tools.aws.clients import AwsClients
 from tools.aws.errors import AwsCallError
@@ -26,6 +26,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _EXECUTION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _LOST_RACE = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 _ABSENT = frozenset({"NoSuchKey", "404", "NotFound"})
+_MAX_RECORD = 64 * 1024  # our records are a few hundred bytes; a larger object is not one of them
 
 
 def derive_token(instance_id: str, incident: str | None, now: datetime | None = None) -> str:
@@ -57,10 +58,17 @@ def check_execution_id(execution_id: str) -> str:
 class IdempotencyRecord(BaseModel):
     instanceId: str
     token: str
-    state: Literal["starting", "started"]
+    # The public MCP server writes the same key without `state`; its records always hold an executionId.
+    state: Literal["starting", "started"] = "started"
     createdAt: datetime
     executionId: str | None = None
     region: str | None = None
+
+    @field_validator("createdAt")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        # Another writer (the MCP server shares the layout) may omit the zone; the bucket's clock is UTC.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ExecutionRegion(BaseModel):
@@ -86,7 +94,7 @@ class BucketRecords:
                 return None
             raise
         try:
-            data = json.loads(resp["Body"].read())
+            data = json.loads(resp["Body"].read(_MAX_RECORD))
         except ValueError:
             return None  # a damaged record is as good as none: it is rewritten
         return data if isinstance(data, dict) else None
