@@ -110,6 +110,7 @@ class Runtime:
 
 def _call_context(state: RunState) -> CallContext:
     candidate: dict[str, list[str]] = {}
+    everything: dict[str, list[str]] = {}
     for c in state.get("calls") or []:
         iid = c.get("instance_id")
         if not iid or not c.get("ok"):
@@ -118,6 +119,13 @@ def _call_context(state: RunState) -> CallContext:
         for i in c.get("citable_ids", []):
             if i not in ids:
                 ids.append(i)
+        seen = everything.setdefault(iid, [])
+        seen.extend(i for i in c.get("finding_ids", []) if i not in seen)
+    # A healthy node has no headline finding; what it does have (e.g. the sysctl search) is still
+    # worth summarizing, so the report's MUST summarize has real ids to resolve.
+    for iid, ids in everything.items():
+        if not candidate.get(iid):
+            candidate[iid] = ids[:20]
     return CallContext(
         instance_ids=list(state.get("instance_ids") or []),
         cluster=state.get("cluster"),
@@ -379,8 +387,20 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
         ctx = rt.ctx(state)
         ev = evaluate(ctx, runbook, list(state.get("instance_ids") or []))
         rt.on_event("decide", {"labels": ev.labels, "escalate": ev.escalate})
-        return {"evidence": ev.model_dump(), "search_memory": {k: v for k, v in ctx.search_memory.items()
-                                                               if k not in (state.get("search_memory") or {})}}
+        new = {k: v for k, v in ctx.search_memory.items() if k not in (state.get("search_memory") or {})}
+        # Searches the rules needed and no agent ran are logged like any other call.
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for sid, hit in new.items():
+            grouped.setdefault((hit["instance_id"], hit["query"]), []).append(sid)
+        calls = []
+        for (iid, query), sids in grouped.items():
+            ids = [i for sid in sids for i in [sid, *new[sid].get("finding_ids", [])]]
+            calls.append({"phase": "decide", "tool": "search", "priority": None,
+                          "args": {"instanceId": iid, "query": query}, "instance_id": iid, "ok": True,
+                          "error": None, "finding_ids": list(dict.fromkeys(ids)), "citable_ids": [],
+                          "forced": True, "refused": False, "rating": tool_rating("search", runbook),
+                          "at": datetime.now(UTC).isoformat()})
+        return {"evidence": ev.model_dump(), "search_memory": new, "calls": calls}
 
     def finalize(state: RunState) -> dict[str, Any]:
         report = assemble_report(rt, state)
