@@ -26,7 +26,7 @@ from agents.offline import REPORT_TOOL
 from agents.planning import CallContext, bind, ids_in, missing_must
 from agents.prompts import build_phase_prompt, build_system_prompt, format_tool_outcome, submit_tool_spec
 from graphs.audit import append_decision
-from graphs.guardrails import tool_rating
+from graphs.guardrails import classify, tool_rating
 from graphs.report import (
     Evidence,
     ProposedAction,
@@ -574,6 +574,19 @@ def assemble_report(rt: Runtime, state: RunState) -> dict[str, Any]:
                              f"({ct['utilization_pct']}% used)", finding_ids=sids[:2]))
     gaps = [g for node in ev.get("nodes", []) for g in node.get("gaps", [])]
     actions = propose_actions(runbook, labels)
+    # The model may propose actions too (or be talked into it by log text): each is classified like
+    # any other, and anything not GREEN waits for a person.
+    known_actions = {a.action for a in actions}
+    for text in draft.get("proposed_actions", []) or []:
+        if isinstance(text, str) and text.strip() and text.strip() not in known_actions:
+            rating, entry = classify(text, runbook)
+            known_actions.add(text.strip())
+            actions.append(ProposedAction(
+                action=text.strip(), rating=rating,
+                status="operator_action" if rating == "GREEN" else "pending_approval",
+                note="proposed by the model; " + (f"rated by safety entry '{entry.action}'" if entry
+                                                  else "no safety entry matches: treated as RED"),
+            ))
     thread = state.get("thread_id") or ""
     for n, a in enumerate(actions, start=1):
         if a.status == "pending_approval":

@@ -129,7 +129,7 @@ def status(thread_id: str, *, database_url: str | None = None, state_path: Path 
 def resume(thread_id: str, *, decision: dict[str, Any] | None = None,
            on_event: Callable[[str, dict[str, Any]], None] | None = None, audit_path: Path | None = None,
            model_override: Callable[[], Any] | None = None, database_url: str | None = None,
-           state_path: Path | None = None) -> RunOutcome:
+           state_path: Path | None = None, allow_finished: bool = False) -> RunOutcome:
     """Continue a thread: answer its pending approval, or re-run from the last checkpoint after a crash."""
     from langgraph.types import Command
 
@@ -141,10 +141,10 @@ def resume(thread_id: str, *, decision: dict[str, Any] | None = None,
         cfg = {"configurable": {"thread_id": thread_id}, "recursion_limit": 400}
         before = _outcome(graph, cfg)
         if before.status == "done":
-            if decision is not None:
-                raise RunError(f"thread {thread_id} has finished; nothing is waiting for approval",
-                               hint="`sopgraph approvals list` shows what is pending")
-            return before
+            if allow_finished and decision is None:
+                return before
+            raise RunError(f"thread {thread_id} has already finished; there is nothing to resume",
+                           hint="`sopgraph approvals list --all` shows its status")
         if before.status == "waiting_approval":
             if decision is None:
                 return before

@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
         on_event = _progress(quiet)
         if thread:
             try:
-                outcome = runner.resume(thread, on_event=on_event)
+                outcome = runner.resume(thread, on_event=on_event, allow_finished=True)
             except runner.RunError as exc:
                 if not exc.message.startswith("unknown thread"):
                     raise CliError(exc.message, hint=exc.hint) from exc
