@@ -67,11 +67,15 @@ def collect(ctx: ToolContext, args: CollectArgs) -> CollectResult:
     if ctx.backend is not None:
         return ctx.backend.collect(ctx, args)
     if args.bundle:
+        # Re-collecting content the store already holds is the idempotent case the MCP server reports.
+        known = {r.digest for r in ctx.store.list()}
         try:
             record = ctx.store.ingest(Path(args.bundle), instance_id=args.instanceId)
+        except ToolError:
+            raise  # a BundleError already names the archive member or file and says what to do
         except Exception as exc:
-            raise ToolError(str(exc), hint="pass a bundle directory or an eks_<id>_….tar.gz") from exc
-        existed = False
+            raise ToolError(f"{args.bundle}: {exc}", hint="pass a bundle directory or an eks_<id>_….tar.gz") from exc
+        existed = record.digest in known
     else:
         record = ctx.record(args.instanceId)
         existed = True

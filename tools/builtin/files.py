@@ -46,7 +46,11 @@ LOG_TYPES: dict[str, tuple[str, ...]] = {
 
 
 def _safe_rel(root: Path, log_key: str) -> Path:
-    key = log_key.strip().lstrip("./") if log_key.startswith("./") else log_key.strip()
+    # Only the archive's `./` prefix is dropped: stripping every leading dot would turn
+    # `./../x` into `x` and quietly read another file than the one asked for.
+    key = log_key.strip()
+    while key.startswith("./"):
+        key = key[2:]
     pure = PurePosixPath(key)
     if not key or pure.is_absolute() or ".." in pure.parts or "\\" in key or any(ord(c) < 32 for c in key):
         raise ToolError(f"invalid logKey {log_key!r}", hint="a path relative to the bundle, e.g. kernel/dmesg.current")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from fnmatch import fnmatch
 from typing import Any
 
@@ -18,6 +19,7 @@ from tools.builtin.common import InstanceArgs, Result, Source
 from tools.bundle.store import BundleRecord
 from tools.bundle.textio import iter_lines, read_text
 from tools.context import ToolContext
+from tools.findings.model import FindingsIndex
 from tools.parsers.conntrack import parse_conntrack_file
 from tools.parsers.dns import parse_dns_error
 from tools.parsers.ethtool import ALLOWANCE_EXCEEDED, parse_ethtool
@@ -28,6 +30,7 @@ from tools.registry import ToolError, tool
 SECTIONS = ("kube_proxy", "ena", "dns", "iptables", "routes", "cni", "ipamd")
 _ALIASES = {"eni": "ena", "conntrack": "kube_proxy", "kubeproxy": "kube_proxy"}
 LINK_LOCAL_RESOLVERS = ("169.254.169.253",)
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class NetworkArgs(InstanceArgs):
@@ -58,12 +61,9 @@ class NetworkResult(Result):
 
 
 def _files(record: BundleRecord, *globs: str) -> list[str]:
-    out = []
-    for f in record.manifest.files:
-        if any(fnmatch(f.path, g) or fnmatch(f.logical, g) for g in globs):
-            out.append(f.path)
+    out = [f for f in record.manifest.files if any(fnmatch(f.path, g) or fnmatch(f.logical, g) for g in globs)]
     # Live file first, then older generations: the newest value wins.
-    return sorted(out, key=lambda p: (next(m.rotation for m in record.manifest.files if m.path == p), p))
+    return [f.path for f in sorted(out, key=lambda f: (f.rotation, f.path))]
 
 
 def _lines(record: BundleRecord, rel: str):
@@ -124,17 +124,23 @@ def kube_proxy_section(record: BundleRecord, issues: list[Issue], gaps: list[str
         gaps.append("networking/conntrack.txt is missing: no conntrack -S counters")
     kp_files = _files(record, "var_log/*kube-proxy*", "var_log/**/*kube-proxy*", "var_log/kube-system_kube-proxy*/**")
     settings = []
+    # (time, -generation, line) of each setting: kube-proxy may have restarted with another max, and
+    # the value in force is the latest one, whichever rotated generation of the log holds it.
+    order: list[tuple[datetime, int, int]] = []
+    rotation = {m.path: m.rotation for m in record.manifest.files}
+    year = record.manifest.collected_at.year if record.manifest.collected_at else None
     for rel in kp_files[:6]:
-        year = record.manifest.collected_at.year if record.manifest.collected_at else None
         for s in parse_kube_proxy_conntrack(_lines(record, rel), year=year):
             settings.append({"key": s.key, "value": s.value, "file": rel, "line": s.line,
                              "ts": s.timestamp.isoformat() if s.timestamp else None})
+            order.append((s.timestamp or _NO_TIME, -rotation.get(rel, 0), s.line))
     if kp_files:
-        maxes = [s for s in settings if s["key"] == "nf_conntrack_max"]
+        maxes = [i for i, s in enumerate(settings) if s["key"] == "nf_conntrack_max"]
+        latest = settings[max(maxes, key=order.__getitem__)] if maxes else None
         out["kube_proxy"] = {
             "files": kp_files[:6],
-            "set_nf_conntrack_max": maxes[-1]["value"] if maxes else None,
-            "set_source": {"file": maxes[-1]["file"], "line": maxes[-1]["line"]} if maxes else None,
+            "set_nf_conntrack_max": latest["value"] if latest else None,
+            "set_source": {"file": latest["file"], "line": latest["line"]} if latest else None,
             "settings": settings[-10:],
         }
     else:
@@ -175,7 +181,22 @@ def ena_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> d
     return {"file": rel, "interfaces": interfaces}
 
 
-def dns_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> dict[str, Any]:
+def _dns_log_files(record: BundleRecord, index: FindingsIndex | None) -> list[str]:
+    """CoreDNS's logs, plus every log in which the findings index saw a DNS failure.
+
+    Application pods report DNS failures in their own logs (`lookup x on 10.0.0.2:53: …`), wherever
+    the collector put them; the index has already scanned every file once, so it names them
+    without a second pass over gigabytes of kubelet and ipamd history.
+    """
+    named = [rel for rel in _files(record, "var_log/**", "var_log/*")
+             if any(k in rel for k in ("coredns", "containers/", "pods/")) and "kube-proxy" not in rel]
+    indexed = {f.file for f in index.findings if f.category == "dns"} if index is not None else set()
+    return [*named, *sorted(indexed - set(named))]
+
+
+def dns_section(
+    record: BundleRecord, issues: list[Issue], gaps: list[str], index: FindingsIndex | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"nameservers": [], "search": [], "options": [], "errors_by_upstream": {}, "errors_by_kind": {}}
     resolv = _files(record, "networking/resolv.conf")
     if resolv:
@@ -192,10 +213,7 @@ def dns_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> d
     by_up: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     samples: list[dict[str, Any]] = []
-    log_files = _files(record, "var_log/**", "var_log/*")
-    for rel in log_files:
-        if not any(k in rel for k in ("coredns", "containers/", "pods/")) or "kube-proxy" in rel:
-            continue
+    for rel in _dns_log_files(record, index):
         for n, line in enumerate(_lines(record, rel), start=1):
             if ":53" not in line and "EAI_AGAIN" not in line and "no such host" not in line and "name resolution" not in line:
                 continue
@@ -210,18 +228,21 @@ def dns_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> d
     out["errors_by_kind"] = dict(by_kind)
     out["samples"] = samples
     eth = _files(record, "networking/ethtool.txt")
-    linklocal = {}
+    linklocal: dict[str, int] = {}
+    linklocal_lines: dict[str, int | None] = {}
     if eth:
         for iface in parse_ethtool(_lines(record, eth[0])):
             v = iface.counters.get("linklocal_allowance_exceeded")
             if v is not None:
                 linklocal[iface.name] = v
+                linklocal_lines[iface.name] = iface.lines.get("linklocal_allowance_exceeded")
     out["linklocal_allowance_exceeded"] = linklocal
     if any(v > 0 for v in linklocal.values()):
         issues.append(Issue(section="dns", severity="warning",
                             message="linklocal_allowance_exceeded > 0: DNS/IMDS packets to link-local services were "
                             "dropped (1024 pps per ENI limit to the Route 53 Resolver)",
-                            sources=[Source(file=eth[0])]))
+                            sources=[Source(file=eth[0], line=linklocal_lines[name])
+                                     for name, v in linklocal.items() if v > 0]))
     if sum(by_kind.values()):
         issues.append(Issue(section="dns", severity="warning",
                             message=f"{sum(by_kind.values())} DNS error line(s) in pod logs"))
@@ -350,9 +371,13 @@ def network_diagnostics(ctx: ToolContext, args: NetworkArgs) -> NetworkResult:
     sections = resolve_sections(args.sections)
     issues: list[Issue] = []
     gaps: list[str] = []
-    diagnostics = {name: SECTION_FUNCS[name](record, issues, gaps) for name in sections}
+    index = ctx.index(record)
+    diagnostics = {
+        name: dns_section(record, issues, gaps, index) if name == "dns" else SECTION_FUNCS[name](record, issues, gaps)
+        for name in sections
+    }
     cats = {c for s in sections for c in _SECTION_CATEGORIES.get(s, ())}
-    ids = [f.id for f in ctx.index(record).findings if f.category in cats]
+    ids = [f.id for f in index.findings if f.category in cats]
     return NetworkResult(
         instanceId=record.instance_id, sections=sections, diagnostics=diagnostics, issues=issues,
         finding_ids=ids[:50], gaps=gaps,
