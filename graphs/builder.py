@@ -186,6 +186,10 @@ def run_tool(rt: Runtime, state: RunState, phase: str, phase_steps: list[Step], 
         "rating": tool_rating(name, rt.runbook),
         "at": datetime.now(UTC).isoformat(),
     }
+    if result.get("failureReason") or result.get("advice"):
+        # A failed collection's reason and the operator advice must reach the report.
+        record["failureReason"] = result.get("failureReason")
+        record["advice"] = list(result.get("advice") or [])
     new_memory = {k: v for k, v in ctx.search_memory.items() if k not in before}
     record["_new_memory"] = new_memory
     if name == "collect" and outcome.ok:
@@ -592,8 +596,14 @@ def assemble_report(rt: Runtime, state: RunState) -> dict[str, Any]:
         if a.status == "pending_approval":
             a.approval_id = f"{thread[:8]}-A{n}"
     escalations = [e for e in ev.get("escalations", []) if e["holds"]]
-    steps = [{k: c[k] for k in ("phase", "tool", "priority", "args", "finding_ids", "ok", "forced", "refused",
-                                 "instance_id", "error")} for c in state.get("calls") or []]
+    steps = [{k: c.get(k) for k in ("phase", "tool", "priority", "args", "finding_ids", "ok", "forced", "refused",
+                                     "instance_id", "error")} for c in state.get("calls") or []]
+    for step, c in zip(steps, state.get("calls") or [], strict=True):
+        if c.get("failureReason") or c.get("advice"):
+            step["failureReason"] = c.get("failureReason")
+            step["advice"] = c.get("advice") or []
+            gaps.append(f"collection on {c.get('instance_id')} failed: {c.get('failureReason')}"
+                        + (f" — {' '.join(c['advice'])}" if c.get("advice") else ""))
     report = Report(
         root_cause=root_cause_text(runbook, labels),
         labels=labels,

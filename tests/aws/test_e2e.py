@@ -63,9 +63,6 @@ def test_a_second_diagnose_of_the_same_incident_reuses_the_collection(
     assert first[1]["labels"] == second[1]["labels"] == ["kernel_conntrack"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "graph (lead-owned): the decide node's agents.evidence.evaluate_node calls ctx.record() for a node whose "
-    "collection failed and dies with BundleError 'no bundle stored' (exit 1) instead of reporting the gap"))
 def test_a_failed_collection_reaches_the_operator(sim: Sim, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     bucket = sim.bucket()
@@ -78,6 +75,8 @@ def test_a_failed_collection_reaches_the_operator(sim: Sim, tmp_path: Path,
     assert report["labels"] == [] and report["root_cause"] == "inconclusive"
     # The operator learns why: the node role and the missing permission appear in the report.
     assert "prod-node-role" in json.dumps(report) and "s3:PutObject" in json.dumps(report)
+    assert any("s3:PutObject" in a for s in steps for a in s.get("advice", []))
+    assert any("s3:PutObject" in g for g in report["grounding"]["gaps"])
 
 
 def test_missing_configuration_is_exit_2_with_a_hint(sim: Sim, tmp_path: Path,

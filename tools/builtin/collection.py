@@ -55,7 +55,7 @@ class CollectResult(Result):
     instanceId: str
     status: str
     task: Task
-    digest: str
+    digest: str | None  # None until an AWS collection has been downloaded
     collected_at: str | None
     files: int
     idempotent: bool = False
