@@ -7,7 +7,6 @@ in pipelines. Exit codes: 0 report done, 3 waiting for approval, 2 bad input, 1 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,9 +56,9 @@ def emit(report: dict[str, Any] | None, fmt: str, out: Path | None, extra: dict[
     else:
         text = json.dumps(payload, indent=2, default=str)
     if out:
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, out)
+        from tools.atomic import write_text_atomic
+
+        write_text_atomic(out, text + "\n")
     else:
         sys.stdout.write(text + "\n")
 

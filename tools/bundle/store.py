@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from tools.atomic import write_text_atomic
 from tools.bundle.errors import BundleError
 from tools.bundle.extract import ExtractLimits, archive_kind, extract_archive
 from tools.bundle.manifest import Manifest, build_manifest, find_bundle_root, first_line, sha256_file
@@ -160,20 +161,6 @@ def _stamp(names: list[tuple[str, str]]) -> tuple[datetime | None, str]:
         if when is not None:
             return when, label
     return None, "unknown"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -339,7 +326,7 @@ class BundleStore:
             )
             if manifest.source_kind == "dir":
                 record.notes.extend(self._drop_stale_dir_records(instance_dir, manifest))
-            _write_atomic(staging / RECORD_FILE, record.model_dump_json())
+            write_text_atomic(staging / RECORD_FILE, record.model_dump_json())
             os.rename(staging, final)
             return record
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import os
 import statistics
 import subprocess
 import tempfile
@@ -32,6 +31,7 @@ from typing import BinaryIO
 import re2
 from pydantic import ValidationError
 
+from tools.atomic import write_text_atomic
 from tools.bundle.textio import MAX_LINE_CHARS, BundleFile, bundle_files, is_binary, is_gzip, iter_lines
 from tools.findings.catalog import (
     CATALOG_VERSION,
@@ -171,7 +171,7 @@ def load_or_build(root: Path, cache_dir: Path, digest: str, *, year_hint: int | 
         return cached
     index = build_index(root, year_hint=year_hint, digest=digest)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, index.model_dump_json())
+    write_text_atomic(path, index.model_dump_json())
     return index
 
 
@@ -186,20 +186,6 @@ def _read_cache(path: Path) -> FindingsIndex | None:
     except (OSError, ValueError, ValidationError):
         # Missing, unreadable, corrupt or from an older model: rebuilding is always correct.
         return None
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------------------------------
