@@ -54,7 +54,8 @@ class NodeIndex:
         return self._by_digest[record.digest]
 
     def resolve(self, node_name: str) -> list[str]:
-        """Instance ids whose newest bundle names this node (normally one)."""
+        """The instance whose bundle names this node, newest bundle first: EC2 reuses private IPs, and so
+        hostnames, after an instance is gone, and the most recent collection is the live node."""
         wanted = node_name.strip().lower()
         if not wanted:
             return []
@@ -62,9 +63,8 @@ class NodeIndex:
             newest: dict[str, BundleRecord] = {}
             for record in self.store.list():  # newest first
                 newest.setdefault(record.instance_id, record)
-            out = []
-            for iid, record in newest.items():
+            for iid, record in newest.items():  # still newest first
                 host = self._hostname(record)
                 if host and _same_node(wanted, host):
-                    out.append(iid)
-            return sorted(out)
+                    return [iid]
+            return []
