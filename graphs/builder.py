@@ -45,10 +45,7 @@ MAX_ROUNDS = 24  # agent turns per phase before the gate takes over
 MAX_CALLS_PER_TURN = 8
 
 
-class DraftReport(dict):
-    """Schema of the model's final `submit_report` call (validated loosely: the core grounds it)."""
-
-
+# Schema of the model's final `submit_report` call. Validated loosely: the core grounds it.
 DRAFT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -159,7 +156,11 @@ def _citable(tool: str, result: dict[str, Any]) -> list[str]:
 
 def run_tool(rt: Runtime, state: RunState, phase: str, phase_steps: list[Step], allowed: set[str],
              name: str, args: dict[str, Any], *, forced: bool = False) -> tuple[dict[str, Any], Any]:
-    """Execute one call (or refuse it) and return its log record and the registry outcome."""
+    """Execute one call (or refuse it) and return its log record and the registry outcome.
+
+    `state` is the caller's working copy: the call's new search ids and execution ids are merged
+    into it, so the next call in the same node sees them (S-NNN numbering, status after collect).
+    """
     ctx = rt.ctx(state)
     before = set(ctx.search_memory)
     if name not in allowed:
@@ -192,8 +193,10 @@ def run_tool(rt: Runtime, state: RunState, phase: str, phase_steps: list[Step], 
         record["advice"] = list(result.get("advice") or [])
     new_memory = {k: v for k, v in ctx.search_memory.items() if k not in before}
     record["_new_memory"] = new_memory
+    state["search_memory"] = {**(state.get("search_memory") or {}), **new_memory}
     if name == "collect" and outcome.ok:
         record["_execution"] = {result["instanceId"]: result["executionId"]}
+        state["executions"] = {**(state.get("executions") or {}), **record["_execution"]}
     rt.on_event("tool", {"phase": phase, "tool": name, "ok": outcome.ok, "forced": forced,
                          "ids": record["finding_ids"][:5], "error": outcome.error})
     return record, outcome
@@ -271,8 +274,6 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
             calls = getattr(last_msg, "tool_calls", None) or []
             if not calls or state.get("rounds", 0) >= MAX_ROUNDS:
                 return f"gate_{i}"
-            if i == last and any(c["name"] == REPORT_TOOL for c in calls) and len(calls) == 1:
-                return f"tools_{i}"
             return f"tools_{i}"
 
         return route
@@ -295,7 +296,6 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
                     continue
                 record, outcome = run_tool(rt, working, phase.name, phase.steps, allowed, tc["name"],
                                            dict(tc.get("args") or {}))
-                working["search_memory"] = {**(working.get("search_memory") or {}), **record["_new_memory"]}
                 records.append(record)
                 out_msgs.append(ToolMessage(
                     content=format_tool_outcome(outcome), tool_call_id=tc["id"], name=tc["name"],
@@ -354,9 +354,6 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
                     continue
                 record, _outcome = run_tool(rt, working, phase.name, phase.steps, allowed, step.tool or "", args,
                                             forced=True)
-                working["search_memory"] = {**(working.get("search_memory") or {}), **record["_new_memory"]}
-                if "_execution" in record:
-                    working["executions"] = {**(working.get("executions") or {}), **record["_execution"]}
                 records.append(record)
                 forced_names.append(step.tool)
             clean, memory, executions = _split_side_data(records)
@@ -555,9 +552,6 @@ def assemble_report(rt: Runtime, state: RunState) -> dict[str, Any]:
             unresolved.extend(bad or ["(no id cited)"])
             continue
         add(e)
-    for c in state.get("calls") or []:
-        if c["tool"] == "summarize" and c["ok"]:
-            pass  # summarize's resolved ids are already cited by the items above
     # count=<N> max=<M>, cited by the search group that read them, when the runbook wants them.
     conntrack = None
     nodes_ct = {}

@@ -84,14 +84,6 @@ def root_cause_text(runbook: CompiledRunbook, labels: list[str]) -> str:
     return joined
 
 
-def resolves(fid: str, known_ids: set[str]) -> bool:
-    return fid in known_ids
-
-
-def known_ids(state: dict[str, Any], index_ids: set[str]) -> set[str]:
-    return set(index_ids) | set((state.get("search_memory") or {}).keys())
-
-
 def propose_actions(runbook: CompiledRunbook, labels: list[str]) -> list[ProposedAction]:
     actions: list[ProposedAction] = []
     seen: set[str] = set()
