@@ -146,6 +146,24 @@ def _facts(records: list[Any], nodes: list[NodeBundle], case: Case) -> list[Node
     return facts
 
 
+def _warm(cfg: RunConfig) -> None:
+    """Import what a run needs before its clock starts: wall time measures the diagnosis, not the
+    first case of each worker paying for langgraph's import."""
+    import langgraph.checkpoint.sqlite
+
+    import graphs.builder  # noqa: F401
+    from tools.registry import registry
+
+    registry()
+    if cfg.uses_http:
+        import anthropic  # noqa: F401
+        import vcr  # noqa: F401
+
+        import agents.anthropic_chat  # noqa: F401
+    if cfg.graph == "react":
+        import langgraph.prebuilt  # noqa: F401
+
+
 def _solve(case: Case, cfg: RunConfig, work: Path, run: CaseRun) -> None:
     from graphs import runner
     from runbooks import catalog
@@ -160,6 +178,7 @@ def _solve(case: Case, cfg: RunConfig, work: Path, run: CaseRun) -> None:
     cluster = clusters.pop() if len(clusters) == 1 else None
     compiled = catalog.load(case.runbook)
     thread = f"eval-{case.name}"
+    _warm(cfg)
     with _model_session(cfg, case) as factory:
         started = time.perf_counter()
         if cfg.graph == "react":

@@ -70,6 +70,12 @@ def common_fixes(markdown: str) -> dict[str, str]:
     return fixes
 
 
+def escalation_conditions(markdown: str) -> list[str]:
+    body = _section(markdown, "Guardrails")
+    block = body.split("escalation_conditions:", 1)[-1].split("safety_ratings:", 1)[0] if body else ""
+    return re.findall(r'^\s*-\s*"([^"]+)"', block, re.M)
+
+
 def _matched_text(result: Any) -> str:
     """What the tool returned, minus the echo of our own query (a naive agent still skips that)."""
     if isinstance(result, dict):
@@ -78,9 +84,10 @@ def _matched_text(result: Any) -> str:
 
 
 def _conntrack(result: Any) -> dict[str, Any] | None:
-    if not isinstance(result, dict):
-        return None
-    ct = ((result.get("diagnostics") or {}).get("kube_proxy") or {}).get("conntrack")
+    node: Any = result
+    for key in ("diagnostics", "kube_proxy", "conntrack"):
+        node = node.get(key) if isinstance(node, dict) else None
+    ct = node
     if isinstance(ct, dict) and "count" in ct:
         return {k: ct.get(k) for k in ("count", "max", "utilization_pct")}
     return None
@@ -110,7 +117,13 @@ def naive_answer(markdown: str, calls: list[Any], nodes: list[str]) -> dict[str,
                                  "finding_ids": list(dict.fromkeys(_ID.findall(text)))[:10]})
     fixes = common_fixes(markdown)
     actions = [{"action": fixes[lb], "status": "operator_action", "label": lb} for lb in labels if lb in fixes]
-    escalate = "aws_instance_limit" in labels or len(per_node.get("kernel_conntrack", set())) >= 2
+    conditions = escalation_conditions(markdown)
+    reasons = []
+    if "aws_instance_limit" in labels:
+        reasons += [c for c in conditions if "instance" in c.lower()][:1]
+    if len(per_node.get("kernel_conntrack", set())) >= 2:
+        reasons += [c for c in conditions if "multiple nodes" in c.lower()][:1]
+    escalate = bool(reasons)
     first = next(iter(conntrack.values()), {"count": None, "max": None, "utilization_pct": None})
     return {
         "root_cause": f"{' + '.join(labels)} exhaustion" if labels else "inconclusive",
@@ -120,7 +133,7 @@ def naive_answer(markdown: str, calls: list[Any], nodes: list[str]) -> dict[str,
         "mitigation": {"immediate": " ".join(a["action"] for a in actions) or "No action needed.",
                        "long_term": "Monitor conntrack metrics, right-size instances"},
         "escalate": escalate,
-        "escalation_reasons": ["conntrack exhaustion reported by the tools"] if escalate else [],
+        "escalation_reasons": reasons,
         "conntrack": {**first, **({"nodes": conntrack} if len(conntrack) > 1 else {})},
         "proposed_actions": actions,
     }
