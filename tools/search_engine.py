@@ -314,6 +314,9 @@ def _search_rg(
             proc.kill()
             proc.wait()
         reader.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     timed_out = deadline.fired
     if proc.returncode == 2 and not timed_out and not saw_summary:
         # A pattern rg rejects fails before any file is searched, so no summary is printed.

@@ -253,6 +253,7 @@ def _scan_rg(rg: str, root: Path, rels: list[str], union: str) -> Iterator[tuple
             finally:
                 if proc.poll() is None:
                     proc.kill()
+                proc.stdout.close()
                 proc.wait()
             if proc.returncode == 2:
                 err.seek(0)
