@@ -42,7 +42,7 @@ _NODES = re.compile(r"^Node\(s\) under diagnosis: (?P<ids>.+?)\.$", re.M)
 _CONCLUSION = re.compile(r"^- (?P<node>\S+): labels=(?P<labels>\[.*?\]);(?P<rules>.*)$", re.M)
 _RULE = re.compile(r"(?P<id>R\d+) holds: (?P<detail>.*?) cites (?P<ids>\[.*?\])")
 _EVIDENCE_ENTRY = re.compile(
-    r"^\d+\. \S+ · (?P<tool>\w+)\((?P<args>.*)\)\n" + re.escape(DATA_OPEN) + r" tool=\S+ status=(?P<status>\w+)>>>\n"
+    r"^\d+\. \S+ · (?P<tool>\w+)\((?P<args>[^\n]*)\)\n" + re.escape(DATA_OPEN) + r" tool=\S+ status=(?P<status>\w+)>>>\n"
     r"(?P<body>.*?)\n" + re.escape(DATA_CLOSE), re.M | re.S)
 _ID = re.compile(r"\b[FS]-\d{3,}\b")
 
@@ -198,7 +198,8 @@ class PhasePolicy:
         if not ids:
             # Nothing is wrong on this node: summarize the conntrack searches that read its counts.
             for entry in _EVIDENCE_ENTRY.finditer(self.opening):
-                if entry.group("tool") == "search" and node in entry.group("args") and "conntrack" in entry.group("args"):
+                args = entry.group("args")
+                if entry.group("tool") == "search" and node in args and "nf_conntrack_count" in args:
                     ids += [i for i in _ID.findall(entry.group("body")) if i.startswith("S-")]
         return list(dict.fromkeys(ids))[:20]
 
