@@ -76,7 +76,7 @@ def _outcome(graph: Any, cfg: dict[str, Any]) -> RunOutcome:
                if isinstance(i.value, dict) and "approval_id" in i.value]
     if pending:
         status = "waiting_approval"
-    elif not snap.next:
+    elif not snap.next and (values.get("report") or {}).get("usage") is not None:
         status = "done"
     else:
         status = "incomplete"
@@ -102,7 +102,9 @@ def start(*, runbook: CompiledRunbook, instance_ids: list[str], store_dir: Path 
         if saver.get_tuple(cfg) is not None:
             raise RunError(f"thread {thread} already exists", hint="use `sopgraph approvals resume` to continue it")
         graph = build_graph(_runtime(state, on_event, audit_path, model_override), checkpointer=saver)
-        graph.invoke(state, cfg)
+        # "sync": a checkpoint is on disk before the next step starts, so kill -9 loses at most the
+        # step that was running (LangGraph's default writes checkpoints in the background).
+        graph.invoke(state, cfg, durability="sync")
         return _outcome(graph, cfg)
 
 
@@ -148,12 +150,12 @@ def resume(thread_id: str, *, decision: dict[str, Any] | None = None,
         if before.status == "waiting_approval":
             if decision is None:
                 return before
-            graph.invoke(Command(resume=decision), cfg)
+            graph.invoke(Command(resume=decision), cfg, durability="sync")
         else:
             if decision is not None:
                 raise RunError(f"thread {thread_id} is not waiting for approval",
                                hint=f"run `sopgraph approvals resume {thread_id}` to finish it first")
-            graph.invoke(None, cfg)
+            graph.invoke(None, cfg, durability="sync")
         return _outcome(graph, cfg)
 
 
