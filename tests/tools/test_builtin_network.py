@@ -162,3 +162,23 @@ def test_sections_all_aliases_and_unknown(bundles: Bundles) -> None:
     assert node.ok("network_diagnostics", {"sections": ["conntrack", "eni"]})["sections"] == ["kube_proxy", "ena"]
     bad = node.call("network_diagnostics", {"sections": "kube_proxy,wormholes"})
     assert not bad.ok and "wormholes" in (bad.error or "") and "kube_proxy" in (bad.hint or "")
+
+
+def test_sections_are_parsed_once_per_bundle_and_handed_out_as_copies(bundles: Bundles, monkeypatch) -> None:
+    from tools.builtin import network
+
+    full, healthy = bundles["kernel_full"], bundles["healthy"]
+    parsed: list[int] = []
+    real = network.parse_conntrack_file
+    monkeypatch.setattr(network, "parse_conntrack_file", lambda lines: parsed.append(1) or real(lines))
+    monkeypatch.setattr(network, "_SECTION_CACHE", type(network._SECTION_CACHE)())
+    issues: list = []
+    first = network.kube_proxy_section(full.record(), issues, [])
+    first["conntrack"]["count"] = -1  # a reader scribbling on its copy
+    again: list = []
+    second = network.kube_proxy_section(full.record(), again, [])
+    assert parsed == [1]
+    assert second["conntrack"]["count"] == full.truth.conntrack_count
+    assert issues and [i.message for i in again] == [i.message for i in issues]
+    other = network.kube_proxy_section(healthy.record(), [], [])
+    assert parsed == [1, 1] and other["conntrack"]["count"] == healthy.truth.conntrack_count

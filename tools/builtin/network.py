@@ -7,8 +7,11 @@ than guessing; that is what lets the report conclude "inconclusive" honestly.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from fnmatch import fnmatch
 from typing import Any
@@ -70,7 +73,50 @@ def _lines(record: BundleRecord, rel: str):
     return iter_lines(record.root / rel)
 
 
+# Sections are pure functions of a bundle's content, and one diagnosis reads the same ones several
+# times (the tool, the evidence rules, the fleet views). A real `conntrack -L` listing has as many
+# lines as the table has entries, so parsing it once per bundle rather than once per reader matters.
+_SECTION_CACHE: OrderedDict[tuple[str, str, str], tuple[dict[str, Any], list[Issue], list[str]]] = OrderedDict()
+_SECTION_CACHE_SIZE = 64
+_SECTION_LOCK = threading.Lock()
+
+SectionFunc = Callable[[BundleRecord, list[Issue], list[str]], dict[str, Any]]
+
+
+def _memoized(name: str, compute: SectionFunc, record: BundleRecord, issues: list[Issue],
+              gaps: list[str]) -> dict[str, Any]:
+    """`compute`'s result for this bundle content (digest) and location, computed once; callers get
+    copies, so none of them can alter what the next one reads."""
+    key = (name, record.digest, str(record.root))
+    with _SECTION_LOCK:
+        hit = _SECTION_CACHE.get(key)
+        if hit is not None:
+            _SECTION_CACHE.move_to_end(key)
+    if hit is None:
+        own_issues: list[Issue] = []
+        own_gaps: list[str] = []
+        hit = (compute(record, own_issues, own_gaps), own_issues, own_gaps)
+        with _SECTION_LOCK:
+            _SECTION_CACHE[key] = hit
+            while len(_SECTION_CACHE) > _SECTION_CACHE_SIZE:
+                _SECTION_CACHE.popitem(last=False)
+    out, own_issues, own_gaps = hit
+    issues.extend(i.model_copy(deep=True) for i in own_issues)
+    gaps.extend(own_gaps)
+    return copy.deepcopy(out)
+
+
 def kube_proxy_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> dict[str, Any]:
+    """conntrack count/max/buckets (sysctl), `conntrack -S` sums and `-L` summary, kube-proxy's setting."""
+    return _memoized("kube_proxy", _kube_proxy_section, record, issues, gaps)
+
+
+def ena_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> dict[str, Any]:
+    """The ENA allowance counters of every interface that has them."""
+    return _memoized("ena", _ena_section, record, issues, gaps)
+
+
+def _kube_proxy_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"conntrack": None, "stats": None, "table": None, "kube_proxy": None}
     sysctl_files = _files(record, "sysctls/sysctl_all.txt")
     if sysctl_files:
@@ -152,7 +198,7 @@ def kube_proxy_section(record: BundleRecord, issues: list[Issue], gaps: list[str
     return out
 
 
-def ena_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> dict[str, Any]:
+def _ena_section(record: BundleRecord, issues: list[Issue], gaps: list[str]) -> dict[str, Any]:
     files = _files(record, "networking/ethtool.txt")
     if not files:
         gaps.append("networking/ethtool.txt is missing: ENA allowance counters are unknown")
