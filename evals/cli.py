@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         executor: str = typer.Option("process", "--executor", help="process | thread (HTTP models always use processes)"),
         cache: Path | None = typer.Option(None, "--cache", help="generated-bundle cache (default "
                                           "$SOPGRAPH_EVAL_CACHE or ~/.cache/sopgraph/eval-bundles)"),
+        cassettes: Path | None = typer.Option(None, "--cassettes", help="cassette library (default evals/cassettes)"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
         scripted: bool = typer.Option(False, "--scripted", hidden=True,
                                       help="record against the built-in scripted Messages-API server"),
@@ -37,6 +38,6 @@ def register(app: typer.Typer) -> None:
 
         code = run_eval(EvalOptions(
             model=model, graph=graph, cases=cases, runbook=runbook, record=record, out=out, baseline=baseline,
-            workers=workers, executor=executor, cache=cache, quiet=quiet, scripted=scripted, keep_work=keep_work,
+            workers=workers, executor=executor, cache=cache, cassettes=cassettes, quiet=quiet, scripted=scripted, keep_work=keep_work,
         ))
         raise typer.Exit(code)

@@ -213,14 +213,15 @@ def run_case(case: Case, cfg: RunConfig) -> CaseRun:
     try:
         _solve(case, cfg, work, run)
     except Exception as exc:
-        run.error = describe_error(case, exc)
+        run.error = describe_error(case, exc, cfg)
     finally:
         if not cfg.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     return run
 
 
-def describe_error(case: Case, exc: BaseException) -> str:
+def describe_error(case: Case, exc: BaseException, cfg: RunConfig | None = None) -> str:
+    """One message per failed case: which case, what went wrong, and what to do about it."""
     from agents.cassettes import CassetteMismatch, find_cassette_miss
     from agents.providers import ProviderError
 
@@ -228,6 +229,11 @@ def describe_error(case: Case, exc: BaseException) -> str:
         from agents.cassettes import explain_cassette_miss
 
         text = str(exc) if isinstance(exc, CassetteMismatch) else explain_cassette_miss(exc)
+        if cfg is not None and cassette_path(cfg, case).exists():
+            url = recorded_base_url(cassette_path(cfg, case)) or ""
+            if url.startswith(("http://127.0.0.1", "http://localhost")):
+                text += ("\n  this cassette was recorded against the scripted Messages-API server (evals/scripted.py);"
+                         f" re-record it the same way with: {record_command(cfg, case)} --scripted")
         return f"case {case.name}: {text}"
     if isinstance(exc, ProviderError):
         return f"case {case.name}: {exc}"

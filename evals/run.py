@@ -33,6 +33,7 @@ class EvalOptions(BaseModel):
     workers: int = 2
     executor: str = "process"
     cache: Path | None = None
+    cassettes: Path | None = None
     quiet: bool = False
     scripted: bool = False
     keep_work: bool = False
@@ -114,7 +115,7 @@ def run_eval(opts: EvalOptions) -> int:
             results = evaluate(
                 model=str(spec), graph=opts.graph, cases=opts.cases, runbook=opts.runbook, record=opts.record,  # type: ignore[arg-type]
                 base_url=server.url if server else None, workers=opts.workers, executor=opts.executor,  # type: ignore[arg-type]
-                cache_dir=opts.cache, keep_work=opts.keep_work, on_result=progress.advance, on_start=progress.start,
+                cache_dir=opts.cache, cassette_root=opts.cassettes, keep_work=opts.keep_work, on_result=progress.advance, on_start=progress.start,
             )
         except CaseError as exc:
             raise CliError(str(exc)) from exc
