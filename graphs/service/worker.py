@@ -31,6 +31,7 @@ from graphs.service.queue import Job, JobQueue, open_queue
 
 log = logging.getLogger("sopgraph.service.worker")
 SLOW_ENV = "SOPGRAPH_TEST_SLOW_TOOL"
+_SETUP_LOCK = 7_460_301_002
 
 
 class WorkerError(Exception):
@@ -87,19 +88,27 @@ class Worker:
             self._prepare_checkpointer()
 
     def _prepare_checkpointer(self) -> None:
-        """Create LangGraph's tables once, under a lock: concurrent first setup() calls can collide."""
+        """Create LangGraph's tables once, one process at a time: concurrent first setup() calls collide.
+
+        The lock is polled, not waited on: setup() runs CREATE INDEX CONCURRENTLY, which waits for
+        every open statement in the database, a blocked pg_advisory_lock() call included.
+        """
         import psycopg
 
         from graphs.checkpoint import open_checkpointer
 
         assert self.cfg.database_url
         with psycopg.connect(self.cfg.database_url, autocommit=True) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (7_460_301_002,))
+            deadline = time.monotonic() + 120
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_SETUP_LOCK,)).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise WorkerError("timed out waiting for another process to set up the checkpoint tables")
+                time.sleep(0.1)
             try:
                 with open_checkpointer(self.cfg.database_url):
                     pass
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (7_460_301_002,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
 
     def _single_sqlite_worker(self) -> None:
         if self.queue.kind != "sqlite":
