@@ -205,10 +205,11 @@ def print_table(results: Results, console: Any) -> None:
     for c in results.cases:
         if c.outcome in ("fail", "error", "xpass"):
             console.print(f"[red]✗ {c.name}[/] ({c.outcome})", highlight=False)
+            # soft_wrap: a long message (a re-record command) stays one line a user can copy.
             if c.error:
-                console.print("  " + c.error.replace("\n", "\n  "), highlight=False, markup=False)
+                console.print("  " + c.error.replace("\n", "\n  "), highlight=False, markup=False, soft_wrap=True)
             for name in c.failed_checks if c.outcome != "error" else []:
-                console.print(f"  {name}: {c.checks[name].detail}", highlight=False, markup=False)
+                console.print(f"  {name}: {c.checks[name].detail}", highlight=False, markup=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,7 @@ def run_react(*, runbook: CompiledRunbook, instance_ids: list[str], store_dir: P
     from langchain_core.messages import AIMessage, HumanMessage
     from langchain_core.tools import StructuredTool
     from langgraph.prebuilt import create_react_agent
+    from langgraph.warnings import LangGraphDeprecationWarning
 
     from agents.planning import ids_in
     from agents.prompts import format_tool_outcome
@@ -281,7 +283,11 @@ def run_react(*, runbook: CompiledRunbook, instance_ids: list[str], store_dir: P
         schema = spec.args_model.model_json_schema()
         schema.pop("title", None)
         tools.append(make_tool(name, spec.summary, schema))
-    agent = create_react_agent(model_factory(), tools, prompt=markdown)
+    with warnings.catch_warnings():
+        # Deprecated in favour of langchain.agents.create_agent, which is not a dependency; langgraph<2
+        # is pinned, and this is the stock ReAct loop the baseline is meant to be.
+        warnings.simplefilter("ignore", LangGraphDeprecationWarning)
+        agent = create_react_agent(model_factory(), tools, prompt=markdown)
     result = agent.invoke({"messages": [HumanMessage(_task(instance_ids, alert))]},
                           {"recursion_limit": recursion_limit})
     messages = list(result.get("messages") or [])
