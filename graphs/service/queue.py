@@ -298,10 +298,15 @@ class PostgresQueue(JobQueue):
     _SETUP_LOCK = 7_460_301_001  # pg_advisory lock key: one process at a time creates tables
 
     def __init__(self, url: str, *, max_size: int = 4):
+        import psycopg
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
 
         self.url = url
+        try:  # fail fast with the server's own words; the pool would retry until its timeout
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise QueueError(f"cannot connect to Postgres at {_redact(url)}: {str(exc).strip()}") from None
         self._pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                     kwargs={"autocommit": True, "row_factory": dict_row})
         try:
