@@ -109,3 +109,17 @@ def test_a_bad_baseline_names_the_file(tmp_path: Path) -> None:
         load_results(bad)
     with pytest.raises(ValueError, match=r"missing\.json: cannot read baseline"):
         load_results(tmp_path / "missing.json")
+
+
+def test_the_comparison_table_has_one_column_per_run(tmp_path: Path, mixed: Results, capsys: pytest.CaptureFixture[str]) -> None:
+    from evals.compare import comparison, main
+
+    other = _results(_score("kernel-a", "pass", calls=4))
+    table = comparison([("graph", mixed), ("react", other)])
+    assert table.splitlines()[0] == "| | graph | react |"
+    assert "| cases passed (every check) | 1/4 (+1 xfail) | 1/1 |" in table
+    assert "| model calls / case | 10 | 4 |" in table
+    write_all(other, tmp_path)
+    assert main([f"react={tmp_path / 'results.json'}"]) == 0
+    assert "| | react |" in capsys.readouterr().out
+    assert main(["no-equals-sign"]) == 2
