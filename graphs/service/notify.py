@@ -87,6 +87,7 @@ class Notifier:
         self._lock = threading.Lock()
         self.sent = 0
         self.dropped = 0
+        self._closed = threading.Event()
 
     def link(self, run_id: str) -> str | None:
         return f"{self.public_url}/runs/{run_id}" if self.public_url else None
@@ -137,8 +138,8 @@ class Notifier:
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 log.warning("webhook unreachable for %s of run %s (attempt %d/%d): %s", n.kind, n.run_id,
                             attempt, self.attempts, getattr(exc, "reason", exc))
-            if attempt < self.attempts:
-                time.sleep(self.backoff_s * (2 ** (attempt - 1)))
+            if attempt < self.attempts and self._closed.wait(self.backoff_s * (2 ** (attempt - 1))):
+                break  # closing: what is left is dropped with a log line, not retried forever
         log.error("gave up sending %s of run %s after %d attempts", n.kind, n.run_id, self.attempts)
         return False
 
@@ -150,7 +151,18 @@ class Notifier:
         return not self._q.unfinished_tasks
 
     def close(self, timeout_s: float = 5.0) -> None:
+        """Deliver what can be delivered within `timeout_s`; drop (and log) the rest."""
         self.flush(timeout_s)
+        self._closed.set()
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            self._q.task_done()
+            if item is not None:
+                self.dropped += 1
+                log.warning("not sent (shutting down): %s of run %s", item.kind, item.run_id)
         if self._thread is not None and self._thread.is_alive():
             with contextlib.suppress(queue.Full):
                 self._q.put_nowait(None)

@@ -102,6 +102,9 @@ def test_a_dead_receiver_never_blocks_the_caller() -> None:
     # notify() only queues: all twenty were accepted while the first is still being retried.
     assert n._q.qsize() + 1 >= 19 and n.sent == 0
     n.close(timeout_s=0.1)
+    assert n.dropped >= 18  # closing gives up on what a dead receiver will never take
+    n._thread.join(timeout=5)
+    assert not n._thread.is_alive()
 
 
 def test_worker_and_decision_announce_approval_escalation_and_finish(client_for, make_cfg, receiver: Receiver) -> None:
