@@ -17,8 +17,10 @@ RUNBOOK = Path(catalog.load("D3").source or "").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
-def cache_dir(request: pytest.FixtureRequest) -> Path:
-    return Path(request.config.cache.mkdir("sopgraph-eval-bundles"))
+def cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated bundles, shared across runs and xdist workers (the cache is process-safe)."""
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    return Path(cache.mkdir("sopgraph-eval-bundles")) if cache else tmp_path_factory.mktemp("bundles")
 
 
 def test_the_naive_policy_reads_the_runbook_text() -> None:

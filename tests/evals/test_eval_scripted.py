@@ -22,8 +22,10 @@ NODES = ["i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa2"]
 
 
 @pytest.fixture(scope="module")
-def cache_dir(request: pytest.FixtureRequest) -> Path:
-    return Path(request.config.cache.mkdir("sopgraph-eval-bundles"))
+def cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated bundles, shared across runs and xdist workers (the cache is process-safe)."""
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    return Path(cache.mkdir("sopgraph-eval-bundles")) if cache else tmp_path_factory.mktemp("bundles")
 
 
 def _request(phase: str, user: str | None = None, turns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
