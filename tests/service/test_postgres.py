@@ -83,11 +83,11 @@ def test_expired_lease_passes_to_another_worker_and_fences_the_old_one(pg_url: s
     try:
         job = q.enqueue(fingerprint="fp", runbook_id="D3", instance_ids=["i-0123456789abcdef0"], alert={},
                         window_s=60).job
-        first = q.claim("dead-worker", 0.3, 3)
+        first = q.claim("dead-worker", 5, 3)
         assert first is not None and first.id == job.id and first.attempts == 1
         assert q.claim("other", 30, 3) is None  # the lease still holds
-        assert q.heartbeat(job.id, "dead-worker", 0.3)
-        time.sleep(0.5)
+        assert q.heartbeat(job.id, "dead-worker", 0.2)  # its last heartbeat, then it dies
+        time.sleep(0.4)
         second = q.claim("other", 30, 3)
         assert second is not None and second.id == job.id and second.attempts == 2 and second.lease_owner == "other"
         # The old owner can no longer touch it.
