@@ -11,6 +11,8 @@ round limit and a single re-ask.
 
 from __future__ import annotations
 
+import copy
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -251,7 +253,7 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
         def node(state: RunState) -> dict[str, Any]:
             msgs = list(state.get("messages") or [])[state.get("phase_start", 0):]
             system = build_system_prompt(runbook, phase.name, submit_tool=REPORT_TOOL if i == last else None)
-            tools = [_tool_schema(t) for t in phase.tools if _known(t)]
+            tools = [copy.deepcopy(_tool_schema(t)) for t in phase.tools if _known(t)]
             if i == last:
                 tools.append(submit_tool_spec(DRAFT_SCHEMA, name=REPORT_TOOL))
             model = rt.model.bind_tools(tools) if tools else rt.model
@@ -499,7 +501,9 @@ def _known(tool: str) -> bool:
     return True
 
 
+@functools.cache
 def _tool_schema(name: str) -> dict[str, Any]:
+    # Building pydantic JSON schemas costs ~10 ms a tool; every agent turn binds its phase's tools.
     spec = get_tool(name)
     schema = spec.args_model.model_json_schema()
     schema.pop("title", None)

@@ -21,10 +21,13 @@ from runbooks.model import CompiledRunbook
 
 
 class RunError(Exception):
-    def __init__(self, message: str, hint: str | None = None):
+    """A run cannot be started or continued as asked. `code` lets callers branch without parsing text."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = "invalid"):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code
 
 
 class PendingApproval(BaseModel):
@@ -100,7 +103,8 @@ def start(*, runbook: CompiledRunbook, instance_ids: list[str], store_dir: Path 
     with open_checkpointer(database_url, state_path) as saver:
         cfg = {"configurable": {"thread_id": thread}, "recursion_limit": 400}
         if saver.get_tuple(cfg) is not None:
-            raise RunError(f"thread {thread} already exists", hint="use `sopgraph approvals resume` to continue it")
+            raise RunError(f"thread {thread} already exists", hint="use `sopgraph approvals resume` to continue it",
+                           code="exists")
         graph = build_graph(_runtime(state, on_event, audit_path, model_override), checkpointer=saver)
         # "sync": a checkpoint is on disk before the next step starts, so kill -9 loses at most the
         # step that was running (LangGraph's default writes checkpoints in the background).
@@ -112,7 +116,8 @@ def _load(saver: Any, thread_id: str) -> dict[str, Any]:
     cfg = {"configurable": {"thread_id": thread_id}}
     tup = saver.get_tuple(cfg)
     if tup is None:
-        raise RunError(f"unknown thread {thread_id}", hint="`sopgraph approvals list` shows the threads")
+        raise RunError(f"unknown thread {thread_id}", hint="`sopgraph approvals list` shows the threads",
+                       code="unknown_thread")
     values = tup.checkpoint.get("channel_values") or {}
     if "runbook" not in values:
         raise RunError(f"thread {thread_id} has no run state", hint="it was never started by sopgraph")
@@ -146,7 +151,7 @@ def resume(thread_id: str, *, decision: dict[str, Any] | None = None,
             if allow_finished and decision is None:
                 return before
             raise RunError(f"thread {thread_id} has already finished; there is nothing to resume",
-                           hint="`sopgraph approvals list --all` shows its status")
+                           hint="`sopgraph approvals list --all` shows its status", code="finished")
         if before.status == "waiting_approval":
             if decision is None:
                 return before

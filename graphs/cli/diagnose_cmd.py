@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
             try:
                 outcome = runner.resume(thread, on_event=on_event, allow_finished=True)
             except runner.RunError as exc:
-                if not exc.message.startswith("unknown thread"):
+                if exc.code != "unknown_thread":
                     raise CliError(exc.message, hint=exc.hint) from exc
                 outcome = None
             if outcome is not None:

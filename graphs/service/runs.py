@@ -54,7 +54,7 @@ def run_job(cfg: ServiceConfig, job: Job, runbook_dirs: list[Path], on_event: On
     try:
         return runner.resume(job.thread_id, on_event=on_event, **_common(cfg))
     except runner.RunError as exc:
-        if not exc.message.startswith("unknown thread"):
+        if exc.code != "unknown_thread":
             raise
     compiled = catalog.load(job.runbook_id, [catalog.library_dir(), *runbook_dirs])
     return runner.start(runbook=compiled, instance_ids=list(job.instance_ids), store_dir=cfg.resolved_store_dir(),
