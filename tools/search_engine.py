@@ -176,8 +176,8 @@ def _rg_base(rg: str, ignore_case: bool) -> list[str]:
         "--hidden",
         "--search-zip",
         "--no-messages",
-        "--sort",
-        "path",
+        # No --sort: it makes rg single-threaded. Files are put in path order afterwards, which keeps
+        # results (and the total cap) deterministic.
         "--encoding",
         "none",
         "--regex-size-limit",
@@ -259,6 +259,7 @@ def _search_rg(
     cmd += [*_rg_globs(globs), "-e", query, "--", "."]
 
     hits: list[SearchHit] = []
+    per_file: dict[str, list[SearchHit]] = {}
     counts: dict[str, int] = {}
     binary: list[str] = []
     files_searched = 0
@@ -299,11 +300,9 @@ def _search_rg(
                     counts[rel] = matched
                     if matched >= max_per_file:
                         capped_files.append(rel)
-                for number, text in file_hits:
-                    if len(hits) >= max_matches:
-                        truncated = True
-                        break
-                    hits.append(_with_context(rel, number, text, file_context, context))
+                if file_hits:
+                    per_file[rel] = [_with_context(rel, number, text, file_context, context)
+                                     for number, text in file_hits]
             elif kind == "summary":
                 saw_summary = True
                 files_searched = int(data.get("stats", {}).get("searches", 0))
@@ -318,6 +317,14 @@ def _search_rg(
             if stream is not None:
                 stream.close()
     timed_out = deadline.fired
+    for rel in sorted(per_file):
+        room = max_matches - len(hits)
+        if room <= 0:
+            truncated = True
+            break
+        if len(per_file[rel]) > room:
+            truncated = True
+        hits.extend(per_file[rel][:room])
     if proc.returncode == 2 and not timed_out and not saw_summary:
         # A pattern rg rejects fails before any file is searched, so no summary is printed.
         raise _rg_error(b"".join(stderr_chunks).decode("utf-8", errors="replace"), query)
