@@ -56,6 +56,9 @@ class Issue(Result):
 
 class NetworkResult(Result):
     instanceId: str
+    # The headline numbers as flat scalars, so they survive when a model's view of the result is
+    # shortened (nested sections are the first thing a bounded summary drops).
+    summary: dict[str, Any]
     sections: list[str]
     diagnostics: dict[str, Any]
     issues: list[Issue]
@@ -425,9 +428,36 @@ def network_diagnostics(ctx: ToolContext, args: NetworkArgs) -> NetworkResult:
     cats = {c for s in sections for c in _SECTION_CATEGORIES.get(s, ())}
     ids = [f.id for f in index.findings if f.category in cats]
     return NetworkResult(
-        instanceId=record.instance_id, sections=sections, diagnostics=diagnostics, issues=issues,
-        finding_ids=ids[:50], gaps=gaps,
+        instanceId=record.instance_id, summary=headline(diagnostics), sections=sections, diagnostics=diagnostics,
+        issues=issues, finding_ids=ids[:50], gaps=gaps,
     )
+
+
+def headline(diagnostics: dict[str, Any]) -> dict[str, Any]:
+    """count, max, drops, kube-proxy's max, non-zero allowance counters and DNS errors, flattened."""
+    out: dict[str, Any] = {}
+    kp = diagnostics.get("kube_proxy") or {}
+    for key, value in (kp.get("conntrack") or {}).items():
+        if key in ("count", "max", "utilization_pct", "buckets"):
+            out[f"conntrack_{key}"] = value
+    for key in ("drop", "early_drop", "insert_failed"):
+        if (kp.get("stats") or {}).get(key) is not None:
+            out[f"conntrack_stats_{key}"] = kp["stats"][key]
+    if (kp.get("kube_proxy") or {}).get("set_nf_conntrack_max") is not None:
+        out["kube_proxy_set_nf_conntrack_max"] = kp["kube_proxy"]["set_nf_conntrack_max"]
+    for row in (diagnostics.get("ena") or {}).get("interfaces", []):
+        for counter, value in row["allowance_exceeded"].items():
+            if value > 0:
+                out[f"{row['interface']}.{counter}"] = value
+        if row.get("conntrack_allowance_available") is not None:
+            out[f"{row['interface']}.conntrack_allowance_available"] = row["conntrack_allowance_available"]
+    dns = diagnostics.get("dns") or {}
+    if dns:
+        out["dns_error_lines"] = sum((dns.get("errors_by_kind") or {}).values())
+        for iface, value in (dns.get("linklocal_allowance_exceeded") or {}).items():
+            if value > 0:
+                out[f"{iface}.linklocal_allowance_exceeded"] = value
+    return out
 
 
 def conntrack_numbers(record: BundleRecord) -> dict[str, Any] | None:
