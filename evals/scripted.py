@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from agents.prompts import DATA_CLOSE, DATA_OPEN
 
@@ -310,16 +310,20 @@ def complete(partial: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str
 _BEDROCK = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
 
 
-class ScriptedServer:
-    """POST /v1/messages (and Bedrock's /model/<id>/invoke) on 127.0.0.1, answered by `respond`."""
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (random port) that hands every POST to `_handle`.
+
+    The scripted "Claude" below and the tests' Messages-API fake share this lifecycle; only what
+    they answer differs.
+    """
+
+    thread_name = "loopback-server"
 
     def __init__(self) -> None:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.served = 0
-        self._lock = threading.Lock()
 
-    def start(self) -> ScriptedServer:
+    def start(self) -> Self:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -331,7 +335,7 @@ class ScriptedServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="scripted-claude", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -344,16 +348,34 @@ class ScriptedServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+
+class ScriptedServer(LoopbackServer):
+    """POST /v1/messages (and Bedrock's /model/<id>/invoke) on 127.0.0.1, answered by `respond`."""
+
+    thread_name = "scripted-claude"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.served = 0
+        self._lock = threading.Lock()
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)

@@ -15,9 +15,11 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from evals.scripted import LoopbackServer
 
 Response = Mapping[str, Any]
 Script = Sequence[Response] | Callable[[dict[str, Any]], Response]
@@ -77,7 +79,7 @@ class _State:
     failures: list[_Failure] = field(default_factory=list)
 
 
-class MessagesServer:
+class MessagesServer(LoopbackServer):
     """Serve POST /v1/messages and POST /model/<id>/invoke from `script`.
 
     `script` is a list of (possibly partial) Message JSON objects served in order, or a callable
@@ -86,56 +88,15 @@ class MessagesServer:
     `api_key`, when set, must arrive as x-api-key or a Bearer Authorization header (else 401).
     """
 
+    thread_name = "fake-messages-api"
+
     def __init__(self, script: Script, *, api_key: str | None = None):
         self._script = script
         self._api_key = api_key
         self._lock = threading.Lock()
         self._state = _State()
         self.requests: list[ReceivedRequest] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> MessagesServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                server._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-messages-api", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> MessagesServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__()
 
     def fail_next(self, status: int = 429, times: int = 1, retry_after_ms: int = 5) -> None:
         """Answer the next `times` valid requests with `status` (429 rate limit, 529 overloaded…)."""
