@@ -6,7 +6,6 @@ demo never touches ~/.sopgraph and can be re-run at will.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -28,15 +27,12 @@ def main() -> int:
           file=sys.stderr)
     from graphs.cli import main as cli
 
-    report_path = root / "report.json"
+    thread = "demo"  # .demo/ is recreated every time, so a fixed thread id never collides
     rc = cli(["diagnose", "--bundle", str(gen.path), "--alert", "nf_conntrack: table full, dropping packet",
-              "--format", "yaml"])
+              "--format", "yaml", "--thread", thread])
     if rc != 3:
         print(f"demo: expected the run to wait for approval (exit 3), got {rc}", file=sys.stderr)
         return 1
-    rc = cli(["diagnose", "--bundle", str(gen.path), "--runbook", "D3", "--quiet", "--out", str(report_path),
-              "--thread", "demo-thread"])
-    thread = json.loads(report_path.read_text())["thread_id"]
     print(f"\n# the sysctl change is YELLOW: a person approves it\n# sopgraph approvals approve {thread} --by demo",
           file=sys.stderr)
     rc = cli(["approvals", "approve", thread, "--by", "demo", "--reason", "make demo", "--format", "yaml"])
