@@ -46,14 +46,18 @@ class RunOutcome(BaseModel):
     pending: list[PendingApproval] = Field(default_factory=list)
 
 
-def _model_factory(spec: str, runbook: CompiledRunbook) -> Callable[[], Any]:
+def _model_factory(spec: str, runbook: CompiledRunbook, spent: dict[str, Any] | None = None) -> Callable[[], Any]:
     def make() -> Any:
-        from agents.budget import TokenBudget
+        from agents.budget import TokenBudget, Usage
         from agents.providers import make_chat_model
 
+        # The budget is per run, not per process: a run resumed after an approval or a crash keeps
+        # spending from what its state says it already used.
+        used = Usage(**{k: int(v) for k, v in (spent or {}).items() if k in Usage.model_fields})
         budget = TokenBudget(
             max_input_tokens=int(os.environ.get("SOPGRAPH_MAX_INPUT_TOKENS", "400000")),
             max_output_tokens=int(os.environ.get("SOPGRAPH_MAX_OUTPUT_TOKENS", "40000")),
+            spent=used,
         )
         extra = {"runbook": runbook} if spec.split(":", 1)[0] == "offline" else {}
         return make_chat_model(spec, budget=budget, **extra)
@@ -67,7 +71,7 @@ def _runtime(state: dict[str, Any], on_event: Callable[[str, dict[str, Any]], No
 
     runbook = CompiledRunbook.model_validate(state["runbook"])
     store_dir = Path(state["store_dir"]) if state.get("store_dir") else None
-    factory = model_override or _model_factory(state.get("model") or "offline", runbook)
+    factory = model_override or _model_factory(state.get("model") or "offline", runbook, state.get("usage"))
     return Runtime(runbook, factory, store_dir=store_dir, audit_path=audit_path or default_audit_path(),
                    on_event=on_event)
 

@@ -173,3 +173,15 @@ def test_report_is_json_serialisable_and_has_every_key(home, make_bundle):
     assert keys <= set(report)
     json.dumps(report)
     assert report["usage"]["model_calls"] > 0 and report["usage"]["tool_calls"] == len(report["steps"])
+
+
+def test_a_resumed_run_keeps_spending_from_its_recorded_usage(monkeypatch):
+    from agents.providers import DEFAULT_ANTHROPIC_MODEL
+    from graphs.runner import _model_factory
+    from runbooks import catalog
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-placeholder")
+    make = _model_factory(f"anthropic:{DEFAULT_ANTHROPIC_MODEL}", catalog.load("D3"),
+                          {"model_calls": 7, "input_tokens": 1200, "tool_calls": 3})
+    model = make()
+    assert model.budget.usage.model_calls == 7 and model.budget.usage.input_tokens == 1200
