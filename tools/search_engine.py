@@ -15,6 +15,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import re2
 from pydantic import BaseModel, Field
@@ -276,8 +277,7 @@ def _search_rg(
         file_hits: list[tuple[int, str]] = []
         file_context: dict[int, str] = {}
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            msg = json.loads(raw)
+        for msg in _json_records(proc.stdout):
             kind = msg.get("type")
             data = msg.get("data", {})
             if kind == "begin":
@@ -352,6 +352,47 @@ def _search_rg(
         timed_out=timed_out,
         binary_files_skipped=sorted(binary),
     )
+
+
+# A JSON record longer than this (a huge log line, which `--max-columns` does not shorten in
+# --json mode) is not decoded whole: its head gives type, path and the start of the text, and
+# its line number is picked out while the rest streams past.
+_RECORD_LIMIT = 1 << 20
+_CHUNK = 1 << 20
+_HEAD = re.compile(rb'^\{"type":"(?P<type>\w+)","data":\{"path":\{"text":"(?P<path>(?:[^"\\]|\\.)*)"\}'
+                   rb',"lines":\{"text":"(?P<text>(?:[^"\\]|\\.){0,2000})')
+_LINE_NUMBER = re.compile(rb'"\},"line_number":(\d+)')
+
+
+def _json_records(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """rg's --json output as dicts, with memory bounded by `_RECORD_LIMIT` whatever a line's length."""
+    while True:
+        raw = stream.readline(_RECORD_LIMIT)
+        if not raw:
+            return
+        if raw.endswith(b"\n") or len(raw) < _RECORD_LIMIT:
+            yield json.loads(raw)
+            continue
+        head = _HEAD.match(raw)
+        number = _LINE_NUMBER.search(raw)
+        tail = raw[-64:]
+        while not tail.endswith(b"\n"):
+            chunk = stream.readline(_CHUNK)
+            if not chunk:
+                break
+            if number is None:
+                number = _LINE_NUMBER.search(tail + chunk)
+            tail = chunk[-64:]
+        if head is None or number is None:
+            continue  # not a record we use (or not rg's shape): skip it rather than guess
+        text = head.group("text").decode("utf-8", errors="replace")
+        with contextlib.suppress(ValueError):
+            text = json.loads('"' + text.rstrip("\\") + '"')
+        yield {"type": head.group("type").decode(), "data": {
+            "path": {"text": json.loads(b'"' + head.group("path") + b'"')},
+            "lines": {"text": text + " …[line truncated]"},
+            "line_number": int(number.group(1)),
+        }}
 
 
 def _with_context(rel: str, number: int, text: str, around: dict[int, str], context: int) -> SearchHit:
