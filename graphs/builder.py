@@ -341,6 +341,7 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
             records: list[dict[str, Any]] = []
             working = dict(state)
             forced_names = []
+            not_applicable: list[tuple[Step, str | None]] = []
             for step, node_id in missing:
                 cc = _call_context({**working, "calls": [*(working.get("calls") or []), *records]})
                 args = bind(step, node_id, cc)
@@ -350,8 +351,12 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
                         idx = ctx.index(ctx.record(node_id))
                     except ToolError:
                         continue
-                    ids = [f.id for f in idx.findings if f.severity in ("CRITICAL", "HIGH")][:20]
+                    headline = [f.id for f in idx.findings if f.severity in ("CRITICAL", "HIGH")]
+                    ids = (headline or [f.id for f in idx.findings])[:20]
                     args = {"instanceId": node_id, "finding_ids": ids} if ids else None
+                    if args is None:
+                        not_applicable.append((step, node_id))  # a node with no finding at all
+                        continue
                 if args is None:
                     continue
                 record, _outcome = run_tool(rt, working, phase.name, phase.steps, allowed, step.tool or "", args,
@@ -362,10 +367,14 @@ def build_graph(rt: Runtime, checkpointer: Any = None):
             all_calls = [*(state.get("calls") or []), *clean]
             still = missing_must(required, all_calls, _call_context({**state, "calls": all_calls,
                                                                      "executions": {**(state.get("executions") or {}), **executions}}))
+            # Summarizing a node that has no finding and no search hit at all is vacuous: the step is
+            # reported as not applicable there, never as run.
+            still = [m for m in still if m not in not_applicable]
             rt.on_event("gate", {"phase": key, "forced": forced_names, "missing": len(still)})
             comp = {key: {
                 "satisfied": not still,
                 "missing": [f"{s.tool}" + (f"@{n}" if n else "") for s, n in still],
+                "not_applicable": [f"{s.tool}@{n}: nothing to summarize on this node" for s, n in not_applicable],
                 "forced": [f"{r['tool']}@{r['instance_id']}" if r.get("instance_id") else r["tool"] for r in clean],
                 "reasked": asked,
                 "reasoning_steps": [s.text for s in phase.gate.reasoning],
