@@ -307,7 +307,7 @@ def test_a_100_mb_single_line_is_indexed_and_searched(tmp_path: Path, huge_line_
 
 
 _RSS_PROBE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from tools.bundle.store import BundleStore
 from tools.context import ToolContext
@@ -316,8 +316,10 @@ ctx = ToolContext(store=BundleStore(Path(sys.argv[1])))
 assert call_tool(ctx, "collect", {"bundle": sys.argv[2]}).ok
 out = call_tool(ctx, sys.argv[3], json.loads(sys.argv[4]))
 hits = [(m["line"], len(m["text"])) for g in (out.result or {}).get("results", []) for m in g["matches"]]
-print(json.dumps({"ok": out.ok, "hits": hits,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a probe forked from a big pytest
+# worker would report the worker's size instead of its own.
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"ok": out.ok, "hits": hits, "rss_mb": hwm / 1024}))
 """
 
 
