@@ -20,7 +20,8 @@ from typing import Any
 def peak_rss_mb() -> float:
     # VmHWM rather than RUSAGE_SELF: Linux carries ru_maxrss across exec, so a probe started by a
     # large parent would report the parent's peak. Children (rg) are forked from this small process.
-    own = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return round(max(own, children) / 1024, 1)  # Linux reports KiB
 
