@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import tools.search_engine as se
 from evals.generator import BundleSpec, GroundTruth, write_bundle
 from tools.bundle.store import BundleRecord, BundleStore
 from tools.context import ToolContext
@@ -148,3 +149,15 @@ def tree(root: Path) -> set[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds; still part of `make test`")
+
+
+ENGINES = ["rg", "re2"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once per search engine: ripgrep and the RE2 fallback must agree."""
+    if request.param == "rg" and se.rg_binary() is None:
+        pytest.skip("rg binary not installed")
+    monkeypatch.setenv(se.ENGINE_ENV, request.param)
+    return request.param

@@ -108,14 +108,6 @@ def make_bundle(root: Path, *, human: bool = True) -> Path:
     return root
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request, monkeypatch):
-    if request.param == "rg" and se.rg_binary() is None:
-        pytest.skip("rg binary not installed")
-    monkeypatch.setenv(se.ENGINE_ENV, request.param)
-    return request.param
-
-
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     return make_bundle(tmp_path / "bundle")

@@ -9,14 +9,6 @@ from tools.search_engine import SearchError, glob_matches, group_hits, search, s
 ENGINES = ["rg", "re2"]
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request, monkeypatch):
-    if request.param == "rg" and se.rg_binary() is None:
-        pytest.skip("rg binary not installed")
-    monkeypatch.setenv(se.ENGINE_ENV, request.param)
-    return request.param
-
-
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
     root = tmp_path / "bundle"
