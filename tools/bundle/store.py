@@ -178,6 +178,26 @@ def _newest_key(record: BundleRecord) -> tuple[datetime, datetime]:
     return (record.manifest.collected_at or floor, record.ingested_at)
 
 
+def _identify(root: Path, source: Path, name: tuple[str, str], kind: str, explicit: str | None,
+              *, wrapper: bool) -> tuple[_Identity, Manifest]:
+    """Instance identity and manifest of a bundle root, from its files and the names it came under."""
+    names = [name]
+    if wrapper:
+        names.append((root.name, "directory name"))
+    identity = _resolve_identity(root, names, explicit, str(source))
+    collected_at, stamp_source = _stamp(names)
+    manifest = build_manifest(
+        root,
+        instance_id=identity.instance_id,
+        source=str(source),
+        source_kind=kind,
+        collected_at=collected_at,
+        collected_at_source=stamp_source,
+    )
+    _require_files(manifest, str(source))
+    return identity, manifest
+
+
 class BundleStore:
     """Ingest bundles (directory or archive) and find them again by instance id or digest."""
 
@@ -203,20 +223,8 @@ class BundleStore:
 
     def _ingest_dir(self, source: Path, explicit: str | None) -> BundleRecord:
         root = find_bundle_root(source)
-        names = [(source.name, "directory name")]
-        if root != source:
-            names.append((root.name, "directory name"))
-        identity = _resolve_identity(root, names, explicit, str(source))
-        collected_at, stamp_source = _stamp(names)
-        manifest = build_manifest(
-            root,
-            instance_id=identity.instance_id,
-            source=str(source),
-            source_kind="dir",
-            collected_at=collected_at,
-            collected_at_source=stamp_source,
-        )
-        _require_files(manifest, str(source))
+        identity, manifest = _identify(root, source, (source.name, "directory name"), "dir", explicit,
+                                       wrapper=root != source)
         with self._staging() as staging:
             return self._place(staging, manifest, identity, root=root, root_in_store=None, archive_sha256=None)
 
@@ -230,20 +238,8 @@ class BundleStore:
             extracted = staging / "extracted"
             extract_archive(source, extracted, limits=self.limits)
             root = find_bundle_root(extracted, shown_as=str(source))
-            names = [(source.name, "archive name")]
-            if root != extracted:
-                names.append((root.name, "directory name"))
-            identity = _resolve_identity(root, names, explicit, str(source))
-            collected_at, stamp_source = _stamp(names)
-            manifest = build_manifest(
-                root,
-                instance_id=identity.instance_id,
-                source=str(source),
-                source_kind=kind,
-                collected_at=collected_at,
-                collected_at_source=stamp_source,
-            )
-            _require_files(manifest, str(source))
+            identity, manifest = _identify(root, source, (source.name, "archive name"), kind, explicit,
+                                           wrapper=root != extracted)
             return self._place(
                 staging,
                 manifest,
